@@ -1,0 +1,133 @@
+"""Read-only inventory: VMs, hosts, clusters, datastores, networks."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Response
+
+from tessera.api.deps import SessionDep
+from tessera.api.schemas import (
+    ClusterPage,
+    DatastorePage,
+    ErrorBody,
+    HostPage,
+    NetworkPage,
+    VMDetail,
+    VMPage,
+)
+from tessera.db.rows import ClusterRow, DatastoreRow, HostRow, NetworkRow
+from tessera.domain.inventory import PowerState
+from tessera.inventory import queries
+
+router = APIRouter(prefix="/v1", tags=["inventory"])
+
+Limit = Annotated[int, Query(ge=1, le=queries.MAX_LIMIT, description="Page size.")]
+Cursor = Annotated[
+    str | None, Query(max_length=512, description="next_cursor of the previous page.")
+]
+NameFilter = Annotated[
+    str | None, Query(min_length=1, max_length=256, description="Name contains (case-sensitive).")
+]
+IdFilter = Annotated[str | None, Query(min_length=1, max_length=64)]
+
+
+def _json(payload: Any) -> Response:
+    """Serialise straight to bytes: list pages are the hottest path of the API."""
+    return Response(
+        orjson.dumps(payload, option=orjson.OPT_NAIVE_UTC), media_type="application/json"
+    )
+
+
+def _page(page: queries.Page) -> Response:
+    return _json({"items": page.items, "next_cursor": page.next_cursor})
+
+
+@router.get(
+    "/vms",
+    response_model=VMPage,
+    responses={422: {"model": ErrorBody, "description": "Invalid filter, sort or cursor."}},
+)
+def list_vms(
+    session: SessionDep,
+    provider_id: IdFilter = None,
+    power_state: PowerState | None = None,
+    name: NameFilter = None,
+    host_id: IdFilter = None,
+    tag: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    sort: Annotated[
+        str, Query(pattern=r"^-?[a-z_]{1,32}$", description="Field, '-' for descending.")
+    ] = "name",
+    cursor: Cursor = None,
+    limit: Limit = 50,
+    fields: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[a-z_]+(,[a-z_]+)*$",
+            max_length=512,
+            description="Comma-separated fields to return (id always).",
+        ),
+    ] = None,
+) -> Response:
+    page = queries.list_vms(
+        session,
+        queries.VMFilter(
+            provider_id=provider_id,
+            power_state=power_state.value if power_state else None,
+            name_contains=name,
+            host_id=host_id,
+            tag=tag,
+        ),
+        sort=sort,
+        cursor=cursor,
+        limit=limit,
+        fields=fields.split(",") if fields else queries.DEFAULT_VM_FIELDS,
+    )
+    return _page(page)
+
+
+@router.get(
+    "/vms/{vm_id}",
+    response_model=VMDetail,
+    responses={404: {"model": ErrorBody, "description": "No such VM."}},
+)
+def show_vm(vm_id: str, session: SessionDep) -> Response:
+    return _json(queries.get_vm(session, vm_id))
+
+
+def _simple_list(table: Any, page_model: type[Any], path: str) -> None:
+    def handler(
+        session: SessionDep,
+        provider_id: IdFilter = None,
+        name: NameFilter = None,
+        sort: Annotated[str, Query(pattern=r"^-?name$")] = "name",
+        cursor: Cursor = None,
+        limit: Limit = 50,
+    ) -> Response:
+        return _page(
+            queries.list_simple(
+                session,
+                table,
+                provider_id=provider_id,
+                name_contains=name,
+                sort=sort,
+                cursor=cursor,
+                limit=limit,
+            )
+        )
+
+    router.add_api_route(
+        path,
+        handler,
+        methods=["GET"],
+        response_model=page_model,
+        name=f"list_{path.strip('/')}",
+        responses={422: {"model": ErrorBody, "description": "Invalid filter or cursor."}},
+    )
+
+
+_simple_list(HostRow, HostPage, "/hosts")
+_simple_list(ClusterRow, ClusterPage, "/clusters")
+_simple_list(DatastoreRow, DatastorePage, "/datastores")
+_simple_list(NetworkRow, NetworkPage, "/networks")

@@ -1,0 +1,122 @@
+"""Pools: register with a connection test, list, show, delete, sync."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request, Response, status
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tessera.api.deps import RuntimeDep, SessionDep
+from tessera.api.schemas import ErrorBody, ProviderCreate, ProviderPublic, SyncResult
+from tessera.db.rows import ProviderRow, RegionRow, ZoneRow
+from tessera.inventory import pools
+from tessera.providers import driver_class
+
+router = APIRouter(prefix="/v1/providers", tags=["providers"])
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    404: {"model": ErrorBody, "description": "No such provider."},
+}
+
+
+def to_public(session: Session, row: ProviderRow) -> ProviderPublic:
+    region, zone = session.execute(
+        select(RegionRow.name, ZoneRow.name)
+        .join(ZoneRow, ZoneRow.region_id == RegionRow.id)
+        .where(ZoneRow.id == row.zone_id)
+    ).one()
+    age = None
+    if row.last_sync_ok_at is not None:
+        ok_at = row.last_sync_ok_at
+        if ok_at.tzinfo is None:
+            ok_at = ok_at.replace(tzinfo=UTC)
+        age = (datetime.now(UTC) - ok_at).total_seconds()
+    return ProviderPublic(
+        id=row.id,
+        name=row.name,
+        kind=row.kind,
+        url=row.url,
+        username=row.username,
+        verify_tls=row.verify_tls,
+        region=region,
+        zone=zone,
+        status=row.status,  # type: ignore[arg-type]
+        status_message=row.status_message,
+        product=row.product,
+        version=row.version,
+        capabilities=driver_class(row.kind).capabilities.as_dict(),
+        created_at=row.created_at,
+        last_sync_at=row.last_sync_at,
+        last_sync_ok_at=row.last_sync_ok_at,
+        last_sync_seconds=row.last_sync_seconds,
+        inventory_age_s=age,
+    )
+
+
+@router.get("", response_model=list[ProviderPublic])
+def list_providers(session: SessionDep) -> list[ProviderPublic]:
+    return [to_public(session, row) for row in pools.list_providers(session)]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ProviderPublic,
+    responses={
+        409: {"model": ErrorBody, "description": "Name or endpoint already registered."},
+        422: {"model": ErrorBody, "description": "Invalid input or failed connection test."},
+    },
+)
+def add_provider(body: ProviderCreate, rt: RuntimeDep, request: Request) -> ProviderPublic:
+    spec = pools.ProviderSpec(
+        name=body.name,
+        kind=body.kind,
+        url=body.url,
+        username=body.username,
+        password=body.password.get_secret_value() if body.password else None,
+        verify_tls=body.verify_tls,
+        region=body.region,
+        zone=body.zone,
+    )
+    row = pools.add_provider(rt, spec)
+    watchers = getattr(request.app.state, "watchers", None)
+    if watchers is not None:
+        watchers.start(row.id)
+    with rt.sessions() as session:
+        return to_public(session, pools.get_provider(session, row.id))
+
+
+@router.get("/{provider_id}", response_model=ProviderPublic, responses=_ERRORS)
+def show_provider(provider_id: str, session: SessionDep) -> ProviderPublic:
+    return to_public(session, pools.get_provider(session, provider_id))
+
+
+@router.delete("/{provider_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS)
+def delete_provider(provider_id: str, rt: RuntimeDep, request: Request) -> Response:
+    watchers = getattr(request.app.state, "watchers", None)
+    if watchers is not None:
+        watchers.stop(provider_id)
+    pools.delete_provider(rt, provider_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/{provider_id}/sync",
+    response_model=SyncResult,
+    responses={
+        **_ERRORS,
+        503: {"model": ErrorBody, "description": "The pool is unreachable; retry later."},
+    },
+)
+def sync_provider(provider_id: str, rt: RuntimeDep) -> SyncResult:
+    report = pools.sync_provider(rt, provider_id)
+    return SyncResult(
+        provider_id=report.provider_id,
+        seconds=report.seconds,
+        added=report.counts.added,
+        changed=report.counts.changed,
+        removed=report.counts.removed,
+        unchanged=report.counts.unchanged,
+    )

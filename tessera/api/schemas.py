@@ -1,0 +1,191 @@
+"""API schemas: what goes over the wire, separate from DB rows and domain objects."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from tessera.domain.inventory import PowerState
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    request_id: str | None = None
+    details: list[dict[str, object]] | None = None
+
+
+class ProviderCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN, description="Unique name of the pool.")
+    kind: Literal["vsphere", "libvirt"]
+    url: str = Field(min_length=3, max_length=512)
+    username: str | None = Field(default=None, max_length=256)
+    password: SecretStr | None = Field(default=None)
+    verify_tls: bool = True
+    region: str = Field(default="default", pattern=NAME_PATTERN)
+    zone: str = Field(default="default", pattern=NAME_PATTERN)
+
+
+class ProviderPublic(BaseModel):
+    """A pool as the API shows it: never with its password."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    kind: str
+    url: str
+    username: str | None
+    verify_tls: bool
+    region: str
+    zone: str
+    status: Literal["ok", "unreachable", "error", "unknown"]
+    status_message: str
+    product: str
+    version: str
+    capabilities: dict[str, bool]
+    created_at: datetime
+    last_sync_at: datetime | None
+    last_sync_ok_at: datetime | None
+    last_sync_seconds: float | None
+    inventory_age_s: float | None = Field(
+        description="Seconds since the inventory was last read successfully."
+    )
+
+
+class SyncResult(BaseModel):
+    provider_id: str
+    seconds: float
+    added: dict[str, int]
+    changed: dict[str, int]
+    removed: dict[str, int]
+    unchanged: dict[str, int]
+
+
+class ClusterPublic(BaseModel):
+    id: str
+    provider_id: str
+    name: str
+    datacenter: str | None
+
+
+class HostPublic(BaseModel):
+    id: str
+    provider_id: str
+    name: str
+    cluster_id: str | None
+    cpu_cores: int
+    cpu_mhz: int
+    memory_mib: int
+    in_maintenance: bool
+    connected: bool
+    hypervisor: str
+
+
+class DatastorePublic(BaseModel):
+    id: str
+    provider_id: str
+    name: str
+    kind: str
+    capacity_bytes: int
+    free_bytes: int
+
+
+class NetworkPublic(BaseModel):
+    id: str
+    provider_id: str
+    name: str
+    kind: str
+    vlan_id: int | None
+
+
+class DiskPublic(BaseModel):
+    id: str
+    position: int
+    key: str
+    label: str
+    size_bytes: int
+    datastore_id: str | None
+    path: str
+    format: str
+
+
+class NicPublic(BaseModel):
+    id: str
+    position: int
+    key: str
+    mac: str
+    network_id: str | None
+    network_name: str
+    model: str
+
+
+class VMPublic(BaseModel):
+    """A VM in a list; with ?fields= only the named fields (and id) are present."""
+
+    id: str
+    name: str | None = None
+    power_state: PowerState | None = None
+    cpu_count: int | None = None
+    memory_mib: int | None = None
+    guest_os: str | None = None
+    provider_id: str | None = None
+    host_id: str | None = None
+    is_template: bool | None = None
+    instance_uuid: str | None = None
+    annotation: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    tags: list[str] | None = None
+    disks: list[DiskPublic] | None = None
+    nics: list[NicPublic] | None = None
+
+
+class VMDetail(BaseModel):
+    id: str
+    name: str
+    power_state: PowerState
+    cpu_count: int
+    memory_mib: int
+    guest_os: str
+    provider_id: str
+    host_id: str | None
+    is_template: bool
+    instance_uuid: str
+    annotation: str
+    created_at: datetime
+    updated_at: datetime
+    tags: list[str]
+    disks: list[DiskPublic]
+    nics: list[NicPublic]
+
+
+class VMPage(BaseModel):
+    items: list[VMPublic]
+    next_cursor: str | None
+
+
+class HostPage(BaseModel):
+    items: list[HostPublic]
+    next_cursor: str | None
+
+
+class ClusterPage(BaseModel):
+    items: list[ClusterPublic]
+    next_cursor: str | None
+
+
+class DatastorePage(BaseModel):
+    items: list[DatastorePublic]
+    next_cursor: str | None
+
+
+class NetworkPage(BaseModel):
+    items: list[NetworkPublic]
+    next_cursor: str | None

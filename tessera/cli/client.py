@@ -1,0 +1,65 @@
+"""A small client of the Tessera API for the CLI, mapping errors to stable exit codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tessera.config import Settings
+
+EXIT_CODES: dict[int, int] = {401: 7, 403: 7, 404: 3, 409: 4, 422: 5, 503: 6}
+EXIT_API_UNREACHABLE = 8
+EXIT_UNEXPECTED = 1
+
+
+class CliError(Exception):
+    """An error the CLI reports in one line, exiting with `exit_code`."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+class ApiClient:
+    def __init__(self, settings: Settings, *, timeout_s: float = 600.0) -> None:
+        base_url = settings.api_url or f"http://{settings.api_host}:{settings.api_port}"
+        token = settings.api_token
+        if token is None and settings.token_file.exists():
+            token = settings.token_file.read_text().strip()
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout_s)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise CliError(
+                f"cannot reach the Tessera API at {self._http.base_url}: {exc}; "
+                "is `tessera serve` running? (set TESSERA_API_URL otherwise)",
+                EXIT_API_UNREACHABLE,
+            ) from None
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                message = body.get("message") or response.text
+            except ValueError:
+                message = response.text
+            raise CliError(
+                f"{response.status_code}: {message}",
+                EXIT_CODES.get(response.status_code, EXIT_UNEXPECTED),
+            )
+        if response.status_code == 204:
+            return None
+        return response.json()
+
+    def get(self, path: str, **params: Any) -> Any:
+        clean = {k: v for k, v in params.items() if v is not None}
+        return self.request("GET", path, params=clean)
+
+    def post(self, path: str, body: Any = None) -> Any:
+        return self.request("POST", path, json=body)
+
+    def delete(self, path: str) -> Any:
+        return self.request("DELETE", path)

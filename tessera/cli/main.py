@@ -1,0 +1,269 @@
+"""Entry point of the `tessera` command.
+
+Inventory commands talk to the API (so they work against a remote control plane); `serve`,
+`demo`, `db` and `lab` act on this machine.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+
+from tessera.cli import lab as lab_cli
+from tessera.cli.client import ApiClient, CliError
+from tessera.cli.output import OutputFormat, console, emit, err_console
+from tessera.config import Settings
+
+app = typer.Typer(
+    help="Tessera: one control plane over VMware vSphere and KVM pools.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+provider_app = typer.Typer(
+    help="Pools under management (vCenters, KVM hosts).", no_args_is_help=True
+)
+vm_app = typer.Typer(help="Virtual machines across every pool.", no_args_is_help=True)
+app.add_typer(provider_app, name="provider")
+app.add_typer(vm_app, name="vm")
+app.add_typer(lab_cli.app, name="lab")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+Output = Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")]
+
+
+def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn a CliError into one red line and its exit code, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except CliError as exc:
+            err_console.print(f"[red]error:[/] {exc.message}")
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+def _client() -> ApiClient:
+    return ApiClient(Settings())
+
+
+def _provider_id(client: ApiClient, name_or_id: str) -> str:
+    for item in client.get("/v1/providers"):
+        if name_or_id in (item["id"], item["name"]):
+            return str(item["id"])
+    raise CliError(f"provider {name_or_id!r} not found", 3)
+
+
+PROVIDER_COLUMNS = ("name", "kind", "url", "zone", "status", "last_sync_ok_at", "id")
+
+
+@provider_app.command("list")
+@reports_errors
+def provider_list(output: Output = OutputFormat.TABLE) -> None:
+    """List registered pools with their reachability and inventory age."""
+    emit(_client().get("/v1/providers"), output, PROVIDER_COLUMNS)
+
+
+@provider_app.command("show")
+@reports_errors
+def provider_show(name: str, output: Output = OutputFormat.TABLE) -> None:
+    """Show one pool, with its capability flags."""
+    client = _client()
+    emit(client.get(f"/v1/providers/{_provider_id(client, name)}"), output)
+
+
+@provider_app.command("add")
+@reports_errors
+def provider_add(
+    name: str,
+    kind: Annotated[str, typer.Option(help="vsphere or libvirt.")],
+    url: Annotated[str, typer.Option(help="https://vcenter/sdk or qemu+tcp://host/system.")],
+    username: Annotated[str | None, typer.Option()] = None,
+    password_stdin: Annotated[
+        bool, typer.Option(help="Read the password from standard input.")
+    ] = False,
+    insecure: Annotated[bool, typer.Option(help="Do not verify the TLS certificate.")] = False,
+    region: str = "default",
+    zone: str = "default",
+    output: Output = OutputFormat.TABLE,
+) -> None:
+    """Register a pool; the connection is tested first. The password comes from standard
+    input or TESSERA_PROVIDER_PASSWORD, never from the command line."""
+    password = os.environ.get("TESSERA_PROVIDER_PASSWORD")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    body = {
+        "name": name,
+        "kind": kind,
+        "url": url,
+        "username": username,
+        "password": password,
+        "verify_tls": not insecure,
+        "region": region,
+        "zone": zone,
+    }
+    emit(_client().post("/v1/providers", body), output)
+
+
+@provider_app.command("delete")
+@reports_errors
+def provider_delete(name: str) -> None:
+    """Forget a pool and its inventory (the pool itself is not touched)."""
+    client = _client()
+    client.delete(f"/v1/providers/{_provider_id(client, name)}")
+    console.print(f"deleted provider {name}")
+
+
+@provider_app.command("sync")
+@reports_errors
+def provider_sync(
+    names: Annotated[list[str] | None, typer.Argument(help="Pools to sync; all when none.")] = None,
+    output: Output = OutputFormat.TABLE,
+) -> None:
+    """Read pools in full now and reconcile the inventory."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    client = _client()
+    providers = client.get("/v1/providers")
+    chosen = [p for p in providers if not names or p["name"] in names or p["id"] in names]
+    missing = set(names or ()) - {p["name"] for p in chosen} - {p["id"] for p in chosen}
+    if missing:
+        raise CliError(f"provider(s) not found: {', '.join(sorted(missing))}", 3)
+    results: list[dict[str, Any]] = []
+    failures: list[CliError] = []
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )
+    with progress:
+        overall = progress.add_task("syncing", total=len(chosen))
+        for provider in chosen:
+            progress.update(overall, description=f"syncing {provider['name']}")
+            try:
+                result = client.post(f"/v1/providers/{provider['id']}/sync")
+                results.append({"provider": provider["name"], **_sync_summary(result)})
+            except CliError as exc:
+                failures.append(exc)
+                results.append({"provider": provider["name"], "error": exc.message})
+            progress.advance(overall)
+    emit(results, output)
+    if failures:
+        raise typer.Exit(failures[0].exit_code)
+
+
+def _sync_summary(result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "seconds": round(result["seconds"], 2),
+        "vms": sum(result[k].get("vm", 0) for k in ("added", "changed", "unchanged")),
+        "added": sum(result["added"].values()),
+        "changed": sum(result["changed"].values()),
+        "removed": sum(result["removed"].values()),
+    }
+
+
+VM_COLUMNS = ("name", "power_state", "cpu_count", "memory_mib", "guest_os", "id")
+
+
+@vm_app.command("list")
+@reports_errors
+def vm_list(
+    provider: Annotated[str | None, typer.Option(help="Pool name or id.")] = None,
+    power_state: Annotated[str | None, typer.Option(help="running, stopped, ...")] = None,
+    name: Annotated[str | None, typer.Option(help="Name contains.")] = None,
+    host: Annotated[str | None, typer.Option(help="Host id.")] = None,
+    tag: Annotated[str | None, typer.Option()] = None,
+    sort: Annotated[str, typer.Option(help="Field, '-' prefix for descending.")] = "name",
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Page size.")] = 50,
+    all_pages: Annotated[bool, typer.Option("--all", help="Follow every page.")] = False,
+    fields: Annotated[str | None, typer.Option(help="Comma-separated fields.")] = None,
+    output: Output = OutputFormat.TABLE,
+) -> None:
+    """List VMs across every pool, filtered and sorted on the server."""
+    client = _client()
+    params: dict[str, Any] = {
+        "provider_id": _provider_id(client, provider) if provider else None,
+        "power_state": power_state,
+        "name": name,
+        "host_id": host,
+        "tag": tag,
+        "sort": sort,
+        "limit": limit,
+        "fields": fields,
+    }
+    items: list[dict[str, Any]] = []
+    while True:
+        page = client.get("/v1/vms", **params)
+        items += page["items"]
+        if not all_pages or not page["next_cursor"]:
+            break
+        params["cursor"] = page["next_cursor"]
+    columns = fields.split(",") if fields else VM_COLUMNS
+    emit(items, output, columns)
+
+
+@vm_app.command("show")
+@reports_errors
+def vm_show(vm: str, output: Output = OutputFormat.TABLE) -> None:
+    """Show a VM (by id, or by exact name when unique) with its disks and NICs."""
+    client = _client()
+    vm_id = vm
+    matches = [i for i in client.get("/v1/vms", name=vm, limit=1000)["items"] if i["name"] == vm]
+    if len(matches) > 1:
+        raise CliError(f"{len(matches)} VMs are named {vm!r}; give the id", 4)
+    if matches:
+        vm_id = matches[0]["id"]
+    emit(client.get(f"/v1/vms/{vm_id}"), output)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
+) -> None:
+    """Run the API with in-process inventory watchers (the embedded default)."""
+    import uvicorn
+
+    from tessera.api.app import create_app
+
+    settings = Settings()
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level="info",
+    )
+
+
+@app.command()
+def demo(
+    vms: Annotated[int, typer.Option(help="VMs in the lab vCenter.")] = 40,
+    kvm_hosts: Annotated[int, typer.Option(help="Simulated KVM hosts.")] = 2,
+    port: Annotated[int | None, typer.Option(help="API port.")] = None,
+    serve_api: Annotated[bool, typer.Option("--serve/--no-serve")] = True,
+) -> None:
+    """Start the lab, register and sync its pools, then serve the API."""
+    from tessera.cli.demo import run_demo
+
+    run_demo(Settings(), vms=vms, kvm_hosts=kvm_hosts, port=port, serve_api=serve_api)
+
+
+@app.command("db-upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database schema."""
+    from tessera.runtime import Runtime
+
+    Runtime.open(Settings()).close()
+    console.print("database is at the latest schema")

@@ -1,0 +1,1 @@
+"""Database engine, sessions and schema migrations (SQLite default, PostgreSQL scaled out)."""

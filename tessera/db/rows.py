@@ -1,0 +1,196 @@
+"""Database rows. Separate from domain objects (tessera.domain) and API schemas."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class RegionRow(Base):
+    __tablename__ = "regions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class ZoneRow(Base):
+    """An availability zone inside a region."""
+
+    __tablename__ = "zones"
+    __table_args__ = (UniqueConstraint("region_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    region_id: Mapped[str] = mapped_column(ForeignKey("regions.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+
+
+class ProviderRow(Base):
+    """A pool under management: one vCenter or one KVM host."""
+
+    __tablename__ = "providers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    url: Mapped[str] = mapped_column(String(512))
+    username: Mapped[str | None] = mapped_column(String(256))
+    secret: Mapped[str | None] = mapped_column(Text, doc="Encrypted password (SecretBox).")
+    verify_tls: Mapped[bool] = mapped_column(Boolean, default=True)
+    zone_id: Mapped[str] = mapped_column(ForeignKey("zones.id"))
+    status: Mapped[str] = mapped_column(String(16), default="unknown")
+    status_message: Mapped[str] = mapped_column(Text, default="")
+    product: Mapped[str] = mapped_column(String(128), default="")
+    version: Mapped[str] = mapped_column(String(64), default="")
+    instance_uuid: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_sync_ok_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_sync_seconds: Mapped[float | None] = mapped_column(Float)
+
+
+class ClusterRow(Base):
+    __tablename__ = "clusters"
+    __table_args__ = (UniqueConstraint("provider_id", "native_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    provider_id: Mapped[str] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
+    native_id: Mapped[str] = mapped_column(String(128))
+    fingerprint: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(256))
+    datacenter: Mapped[str | None] = mapped_column(String(256))
+
+
+class HostRow(Base):
+    __tablename__ = "hosts"
+    __table_args__ = (UniqueConstraint("provider_id", "native_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    provider_id: Mapped[str] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
+    native_id: Mapped[str] = mapped_column(String(128))
+    fingerprint: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(256))
+    cluster_id: Mapped[str | None] = mapped_column(ForeignKey("clusters.id", ondelete="SET NULL"))
+    cpu_cores: Mapped[int] = mapped_column(Integer, default=0)
+    cpu_mhz: Mapped[int] = mapped_column(Integer, default=0)
+    memory_mib: Mapped[int] = mapped_column(BigInteger, default=0)
+    in_maintenance: Mapped[bool] = mapped_column(Boolean, default=False)
+    connected: Mapped[bool] = mapped_column(Boolean, default=True)
+    hypervisor: Mapped[str] = mapped_column(String(64), default="")
+
+
+class DatastoreRow(Base):
+    __tablename__ = "datastores"
+    __table_args__ = (UniqueConstraint("provider_id", "native_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    provider_id: Mapped[str] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
+    native_id: Mapped[str] = mapped_column(String(128))
+    fingerprint: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(256))
+    kind: Mapped[str] = mapped_column(String(32), default="")
+    capacity_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    free_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class NetworkRow(Base):
+    __tablename__ = "networks"
+    __table_args__ = (UniqueConstraint("provider_id", "native_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    provider_id: Mapped[str] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
+    native_id: Mapped[str] = mapped_column(String(128))
+    fingerprint: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(256))
+    kind: Mapped[str] = mapped_column(String(32))
+    vlan_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class VMRow(Base):
+    __tablename__ = "vms"
+    __table_args__ = (
+        UniqueConstraint("provider_id", "native_id"),
+        Index("ix_vms_name_id", "name", "id"),
+        Index("ix_vms_provider_name", "provider_id", "name", "id"),
+        Index("ix_vms_power_name", "power_state", "name", "id"),
+        Index("ix_vms_host_name", "host_id", "name", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    provider_id: Mapped[str] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
+    native_id: Mapped[str] = mapped_column(String(128))
+    fingerprint: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(String(256))
+    power_state: Mapped[str] = mapped_column(String(16))
+    cpu_count: Mapped[int] = mapped_column(Integer, default=0)
+    memory_mib: Mapped[int] = mapped_column(BigInteger, default=0)
+    guest_os: Mapped[str] = mapped_column(String(256), default="")
+    host_id: Mapped[str | None] = mapped_column(ForeignKey("hosts.id", ondelete="SET NULL"))
+    is_template: Mapped[bool] = mapped_column(Boolean, default=False)
+    instance_uuid: Mapped[str] = mapped_column(String(64), default="")
+    annotation: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class VMDiskRow(Base):
+    __tablename__ = "vm_disks"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    vm_id: Mapped[str] = mapped_column(ForeignKey("vms.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(256), default="")
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    datastore_id: Mapped[str | None] = mapped_column(
+        ForeignKey("datastores.id", ondelete="SET NULL")
+    )
+    path: Mapped[str] = mapped_column(Text, default="")
+    format: Mapped[str] = mapped_column(String(32), default="")
+
+
+class VMNicRow(Base):
+    __tablename__ = "vm_nics"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    vm_id: Mapped[str] = mapped_column(ForeignKey("vms.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    key: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(32), index=True)
+    network_id: Mapped[str | None] = mapped_column(ForeignKey("networks.id", ondelete="SET NULL"))
+    network_name: Mapped[str] = mapped_column(String(256), default="")
+    model: Mapped[str] = mapped_column(String(64), default="")
+
+
+class VMTagRow(Base):
+    """One row per tag, so `?tag=` filters through an index."""
+
+    __tablename__ = "vm_tags"
+
+    vm_id: Mapped[str] = mapped_column(ForeignKey("vms.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)

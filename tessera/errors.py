@@ -1,0 +1,39 @@
+"""Service-level errors. The API maps each class to one HTTP status in one place."""
+
+from __future__ import annotations
+
+
+class TesseraError(Exception):
+    """Base of errors a caller can act on; `code` is a stable machine-readable name."""
+
+    code = "error"
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+
+class NotFoundError(TesseraError):
+    code = "not_found"
+
+
+class ConflictError(TesseraError):
+    code = "conflict"
+
+
+class InvalidInputError(TesseraError):
+    code = "invalid_input"
+
+
+class ProviderFailedError(TesseraError):
+    """A pool could not be reached or refused the call; `provider_code` says how."""
+
+    code = "provider_failed"
+
+    def __init__(
+        self, message: str, *, provider_code: str, retryable: bool, retry_after_s: float | None
+    ) -> None:
+        super().__init__(message, retry_after_s=retry_after_s)
+        self.provider_code = provider_code
+        self.retryable = retryable

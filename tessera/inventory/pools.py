@@ -1,0 +1,196 @@
+"""Pools under management: register (with a connection test), list, delete, sync."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from tessera.db.rows import ProviderRow, RegionRow, ZoneRow, utcnow
+from tessera.errors import ConflictError, InvalidInputError, NotFoundError, ProviderFailedError
+from tessera.inventory.reconcile import ReconcileCounts, reconcile
+from tessera.providers import DRIVERS, open_provider
+from tessera.providers.base import Endpoint
+from tessera.providers.faults import ProviderError
+from tessera.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+ALLOWED_SCHEMES: dict[str, frozenset[str]] = {
+    "vsphere": frozenset({"https", "http"}),
+    "libvirt": frozenset(
+        {"qemu+tcp", "qemu+tls", "qemu+ssh", "qemu+unix", "qemu", "test+tcp", "test+unix"}
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    name: str
+    kind: str
+    url: str
+    username: str | None = None
+    password: str | None = None
+    verify_tls: bool = True
+    region: str = "default"
+    zone: str = "default"
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    provider_id: str
+    seconds: float
+    counts: ReconcileCounts
+
+
+def check_url(kind: str, url: str) -> None:
+    """Refuse a URL whose scheme the driver does not speak, before any connection."""
+    if kind not in DRIVERS:
+        raise InvalidInputError(f"unknown provider kind {kind!r}; known: {', '.join(DRIVERS)}")
+    scheme = urlsplit(url).scheme
+    if scheme not in ALLOWED_SCHEMES[kind]:
+        allowed = ", ".join(sorted(ALLOWED_SCHEMES[kind]))
+        raise InvalidInputError(f"a {kind} URL must use one of: {allowed} (got {scheme!r})")
+
+
+def endpoint_for(rt: Runtime, row: ProviderRow) -> Endpoint:
+    password = rt.secrets.decrypt(row.secret, bound_to=row.id) if row.secret else None
+    return Endpoint(
+        url=row.url, username=row.username, password=password, verify_tls=row.verify_tls
+    )
+
+
+def _zone_id(session: Session, region: str, zone: str) -> str:
+    region_row = session.scalar(select(RegionRow).where(RegionRow.name == region))
+    if region_row is None:
+        region_row = RegionRow(name=region)
+        session.add(region_row)
+        session.flush()
+    zone_row = session.scalar(
+        select(ZoneRow).where(ZoneRow.region_id == region_row.id, ZoneRow.name == zone)
+    )
+    if zone_row is None:
+        zone_row = ZoneRow(region_id=region_row.id, name=zone)
+        session.add(zone_row)
+        session.flush()
+    return zone_row.id
+
+
+def add_provider(rt: Runtime, spec: ProviderSpec, *, test_connection: bool = True) -> ProviderRow:
+    """Register a pool. The connection test runs first, so a typo never lands in the DB."""
+    check_url(spec.kind, spec.url)
+    with rt.sessions() as session:
+        if session.scalar(select(ProviderRow.id).where(ProviderRow.name == spec.name)):
+            raise ConflictError(f"a provider named {spec.name!r} already exists")
+    row = ProviderRow(
+        name=spec.name,
+        kind=spec.kind,
+        url=spec.url,
+        username=spec.username,
+        verify_tls=spec.verify_tls,
+    )
+    if test_connection:
+        endpoint = Endpoint(spec.url, spec.username, spec.password, spec.verify_tls, 20.0)
+        provider = open_provider(spec.kind, endpoint)
+        try:
+            about = provider.connect()
+        except ProviderError as exc:
+            raise InvalidInputError(f"connection test failed ({exc.code}): {exc.message}") from None
+        finally:
+            provider.close()
+        row.product, row.version, row.instance_uuid = (
+            about.product,
+            about.version,
+            about.instance_uuid,
+        )
+        row.status = "ok"
+    with rt.sessions.begin() as session:
+        if row.instance_uuid:
+            clash = session.scalar(
+                select(ProviderRow.name).where(
+                    ProviderRow.kind == spec.kind, ProviderRow.instance_uuid == row.instance_uuid
+                )
+            )
+            if clash:
+                raise ConflictError(f"this endpoint is already registered as {clash!r}")
+        row.zone_id = _zone_id(session, spec.region, spec.zone)
+        session.add(row)
+        session.flush()
+        if spec.password:
+            row.secret = rt.secrets.encrypt(spec.password, bound_to=row.id)
+    return row
+
+
+def get_provider(session: Session, provider_id: str) -> ProviderRow:
+    row = session.get(ProviderRow, provider_id)
+    if row is None:
+        raise NotFoundError(f"provider {provider_id} not found")
+    return row
+
+
+def find_provider(session: Session, name_or_id: str) -> ProviderRow:
+    row = session.get(ProviderRow, name_or_id) or session.scalar(
+        select(ProviderRow).where(ProviderRow.name == name_or_id)
+    )
+    if row is None:
+        raise NotFoundError(f"provider {name_or_id!r} not found")
+    return row
+
+
+def list_providers(session: Session) -> list[ProviderRow]:
+    return list(session.scalars(select(ProviderRow).order_by(ProviderRow.name)))
+
+
+def count_providers(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(ProviderRow)) or 0
+
+
+def delete_provider(rt: Runtime, provider_id: str) -> None:
+    """Forget a pool and its inventory; nothing on the pool itself is touched."""
+    with rt.provider_lock(provider_id), rt.sessions.begin() as session:
+        session.delete(get_provider(session, provider_id))
+
+
+def record_failure(rt: Runtime, provider_id: str, exc: ProviderError) -> None:
+    """Mark the pool unreachable (or failing) and keep its last known inventory."""
+    status = "unreachable" if exc.code in {"unreachable", "timeout"} else "error"
+    with rt.sessions.begin() as session:
+        row = session.get(ProviderRow, provider_id)
+        if row is not None:
+            row.status = status
+            row.status_message = f"{exc.code}: {exc.message}"
+            row.last_sync_at = utcnow()
+
+
+def sync_provider(rt: Runtime, provider_id: str) -> SyncReport:
+    """Read the whole pool and reconcile the DB with it in one transaction."""
+    with rt.sessions() as session:
+        row = get_provider(session, provider_id)
+        kind, endpoint = row.kind, endpoint_for(rt, row)
+    started = time.monotonic()
+    with rt.provider_lock(provider_id):
+        try:
+            with open_provider(kind, endpoint) as provider:
+                snapshot = provider.list_inventory()
+        except ProviderError as exc:
+            record_failure(rt, provider_id, exc)
+            log.warning("sync of provider %s failed: %s", provider_id, exc.code)
+            raise ProviderFailedError(
+                f"sync failed ({exc.code}): {exc.message}",
+                provider_code=exc.code,
+                retryable=exc.retryable,
+                retry_after_s=30.0 if exc.retryable else None,
+            ) from None
+        with rt.sessions.begin() as session:
+            counts = reconcile(session, provider_id, snapshot)
+            row = get_provider(session, provider_id)
+            seconds = time.monotonic() - started
+            now = utcnow()
+            row.status, row.status_message = "ok", ""
+            row.last_sync_at = row.last_sync_ok_at = now
+            row.last_sync_seconds = seconds
+    return SyncReport(provider_id, seconds, counts)

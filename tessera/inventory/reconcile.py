@@ -1,0 +1,245 @@
+"""Write what a provider reported into the database: full reconciles and single changes.
+
+A full reconcile runs in the caller's transaction, so an interrupted sync leaves the
+previous consistent view. Rows whose fingerprint is unchanged are not touched, which keeps
+a re-sync of a large, quiet pool cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from tessera.db.rows import VMDiskRow, VMNicRow, VMTagRow, new_id
+from tessera.domain.inventory import (
+    InventoryChange,
+    InventoryObject,
+    InventorySnapshot,
+    ObjectKind,
+    ObjectRemoved,
+    ObjectUpdated,
+    ObjectUpserted,
+    VMInfo,
+)
+from tessera.inventory.mapping import (
+    KIND_OF,
+    ROW_CLASS,
+    IdMaps,
+    disk_rows,
+    fingerprint,
+    nic_rows,
+    partial_row_values,
+    row_values,
+    tag_rows,
+)
+
+# Referenced kinds first, so references resolve within one pass.
+KIND_ORDER = (
+    ObjectKind.CLUSTER,
+    ObjectKind.HOST,
+    ObjectKind.DATASTORE,
+    ObjectKind.NETWORK,
+    ObjectKind.VM,
+)
+_CHUNK = 500
+
+
+@dataclass
+class ReconcileCounts:
+    added: dict[str, int] = field(default_factory=dict)
+    changed: dict[str, int] = field(default_factory=dict)
+    removed: dict[str, int] = field(default_factory=dict)
+    unchanged: dict[str, int] = field(default_factory=dict)
+
+
+def _objects(snapshot: InventorySnapshot, kind: ObjectKind) -> Sequence[InventoryObject]:
+    objects: dict[ObjectKind, Sequence[InventoryObject]] = {
+        ObjectKind.CLUSTER: snapshot.clusters,
+        ObjectKind.HOST: snapshot.hosts,
+        ObjectKind.DATASTORE: snapshot.datastores,
+        ObjectKind.NETWORK: snapshot.networks,
+        ObjectKind.VM: snapshot.vms,
+    }
+    return objects[kind]
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def load_id_maps(session: Session, provider_id: str) -> IdMaps:
+    maps = IdMaps()
+    for kind in KIND_ORDER:
+        row = ROW_CLASS[kind]
+        result = session.execute(
+            select(row.native_id, row.id).where(row.provider_id == provider_id)
+        )
+        maps.by_kind[kind] = dict(result.all())
+    return maps
+
+
+def _replace_vm_children(
+    session: Session, vms: Sequence[tuple[str, VMInfo]], maps: IdMaps, *, had_rows: bool
+) -> None:
+    """Write the disks, NICs and tags of `vms` ((row id, info) pairs), replacing any."""
+    if had_rows:
+        ids = [vm_id for vm_id, _ in vms]
+        for chunk in _chunks(ids):
+            for child in (VMDiskRow, VMNicRow, VMTagRow):
+                session.execute(delete(child).where(child.vm_id.in_(chunk)))
+    disks: list[dict[str, Any]] = []
+    nics: list[dict[str, Any]] = []
+    tags: list[dict[str, Any]] = []
+    for vm_id, info in vms:
+        disks += disk_rows(vm_id, info.disks, maps)
+        nics += nic_rows(vm_id, info.nics, maps)
+        tags += tag_rows(vm_id, info.tags)
+    for child, rows in ((VMDiskRow, disks), (VMNicRow, nics), (VMTagRow, tags)):
+        if rows:
+            session.execute(insert(child), rows)
+
+
+def reconcile(session: Session, provider_id: str, snapshot: InventorySnapshot) -> ReconcileCounts:
+    """Make the provider's rows equal to `snapshot`: insert new, update changed, drop vanished."""
+    counts = ReconcileCounts()
+    maps = IdMaps()
+    for kind in KIND_ORDER:
+        row = ROW_CLASS[kind]
+        existing = {
+            native_id: (row_id, fp)
+            for native_id, row_id, fp in session.execute(
+                select(row.native_id, row.id, row.fingerprint).where(row.provider_id == provider_id)
+            )
+        }
+        ids: dict[str, str] = {}
+        maps.by_kind[kind] = ids
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        new_vms: list[tuple[str, VMInfo]] = []
+        changed_vms: list[tuple[str, VMInfo]] = []
+        objects = _objects(snapshot, kind)
+        for obj in objects:
+            ids[obj.native_id] = existing.get(obj.native_id, (new_id(), ""))[0]
+        for obj in objects:
+            fp = fingerprint(obj)
+            row_id = ids[obj.native_id]
+            known = existing.get(obj.native_id)
+            if known is not None and known[1] == fp:
+                continue
+            values = row_values(obj, maps)
+            values.update(id=row_id, fingerprint=fp)
+            if known is None:
+                values["provider_id"] = provider_id
+                inserts.append(values)
+                if isinstance(obj, VMInfo):
+                    new_vms.append((row_id, obj))
+            else:
+                updates.append(values)
+                if isinstance(obj, VMInfo):
+                    changed_vms.append((row_id, obj))
+        vanished = [row_id for native_id, (row_id, _) in existing.items() if native_id not in ids]
+        for chunk in _chunks(vanished):
+            session.execute(delete(row).where(row.id.in_(chunk)))
+        if inserts:
+            session.execute(insert(row), inserts)
+        if updates:
+            session.execute(update(row), updates)
+        if kind is ObjectKind.VM:
+            _replace_vm_children(session, new_vms, maps, had_rows=False)
+            _replace_vm_children(session, changed_vms, maps, had_rows=True)
+        counts.added[kind.value] = len(inserts)
+        counts.changed[kind.value] = len(updates)
+        counts.removed[kind.value] = len(vanished)
+        counts.unchanged[kind.value] = len(objects) - len(inserts) - len(updates)
+    return counts
+
+
+def apply_changes(session: Session, provider_id: str, changes: Sequence[InventoryChange]) -> int:
+    """Apply a watch batch; returns how many changes touched a row.
+
+    A partially updated row gets an empty fingerprint so the next full reconcile rewrites
+    it from a complete read instead of trusting a digest of an older state.
+    """
+    if not changes:
+        return 0
+    maps = load_id_maps(session, provider_id)
+    touched = 0
+    for change in changes:
+        match change:
+            case ObjectUpserted(kind=kind, obj=obj):
+                touched += _upsert_one(session, provider_id, kind, obj, maps)
+            case ObjectUpdated(kind=kind, native_id=native_id, fields=fields):
+                touched += _update_one(session, kind, native_id, fields, maps)
+            case ObjectRemoved(kind=kind, native_id=native_id):
+                row_id = maps.by_kind[kind].pop(native_id, None)
+                if row_id is not None:
+                    row = ROW_CLASS[kind]
+                    session.execute(delete(row).where(row.id == row_id))
+                    touched += 1
+    return touched
+
+
+def _upsert_one(
+    session: Session, provider_id: str, kind: ObjectKind, obj: InventoryObject, maps: IdMaps
+) -> int:
+    if KIND_OF[type(obj)] is not kind:
+        raise ValueError(f"change says {kind} but carries a {type(obj).__name__}")
+    row = ROW_CLASS[kind]
+    known = maps.by_kind[kind].get(obj.native_id)
+    fp = fingerprint(obj)
+    values = row_values(obj, maps)
+    if known is None:
+        row_id = new_id()
+        maps.by_kind[kind][obj.native_id] = row_id
+        session.execute(
+            insert(row), [{**values, "id": row_id, "provider_id": provider_id, "fingerprint": fp}]
+        )
+    else:
+        row_id = known
+        current = session.execute(select(row.fingerprint).where(row.id == row_id)).scalar()
+        if current == fp:
+            return 0
+        session.execute(update(row), [{**values, "id": row_id, "fingerprint": fp}])
+    if isinstance(obj, VMInfo):
+        _replace_vm_children(session, [(row_id, obj)], maps, had_rows=known is not None)
+    return 1
+
+
+def _update_one(
+    session: Session, kind: ObjectKind, native_id: str, fields: dict[str, Any], maps: IdMaps
+) -> int:
+    row_id = maps.by_kind[kind].get(native_id)
+    if row_id is None:
+        return 0
+    row = ROW_CLASS[kind]
+    values = partial_row_values(fields, maps)
+    values.update(id=row_id, fingerprint="")
+    session.execute(update(row), [values])
+    if kind is ObjectKind.VM:
+        _replace_vm_child_fields(session, row_id, fields, maps)
+    return 1
+
+
+def _replace_vm_child_fields(
+    session: Session, vm_id: str, fields: dict[str, Any], maps: IdMaps
+) -> None:
+    writers = (
+        ("disks", VMDiskRow, disk_rows),
+        ("nics", VMNicRow, nic_rows),
+    )
+    for name, child, make_rows in writers:
+        if name in fields:
+            session.execute(delete(child).where(child.vm_id == vm_id))
+            rows = make_rows(vm_id, fields[name], maps)
+            if rows:
+                session.execute(insert(child), rows)
+    if "tags" in fields:
+        session.execute(delete(VMTagRow).where(VMTagRow.vm_id == vm_id))
+        rows = tag_rows(vm_id, fields["tags"])
+        if rows:
+            session.execute(insert(VMTagRow), rows)

@@ -1,0 +1,71 @@
+"""Shared fixtures: a fresh database per test, the API over it, and the lab plugins."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tessera.api.app import create_app
+from tessera.config import Settings
+from tessera.runtime import Runtime, ensure_admin_token
+
+pytest_plugins: list[str] = []
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TESSERA_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _postgres_database() -> Iterator[str]:
+    """A throw-away PostgreSQL database, or a skip naming what is missing."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"tessera_test_{uuid.uuid4().hex[:10]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc.orig}")
+    try:
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each test using this runs on SQLite (the default) and on PostgreSQL (scale-out)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'tessera.db'}"
+    else:
+        yield from _postgres_database()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "state", watch_enabled=False)
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    rt = Runtime.open(settings)
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def api(runtime: Runtime) -> Iterator[TestClient]:
+    """The API over `runtime`, authenticated as the platform admin; no watchers."""
+    token = ensure_admin_token(runtime.settings)
+    with TestClient(create_app(runtime=runtime, watch=False)) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        yield client
