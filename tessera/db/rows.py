@@ -139,6 +139,10 @@ class VMRow(Base):
         Index("ix_vms_provider_name", "provider_id", "name", "id"),
         Index("ix_vms_power_name", "power_state", "name", "id"),
         Index("ix_vms_host_name", "host_id", "name", "id"),
+        Index("ix_vms_cpu_id", "cpu_count", "id"),
+        Index("ix_vms_memory_id", "memory_mib", "id"),
+        Index("ix_vms_created_id", "created_at", "id"),
+        Index("ix_vms_updated_id", "updated_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -193,4 +197,4 @@ class VMTagRow(Base):
     __tablename__ = "vm_tags"
 
     vm_id: Mapped[str] = mapped_column(ForeignKey("vms.id", ondelete="CASCADE"), primary_key=True)
-    tag: Mapped[str] = mapped_column(String(128), primary_key=True, index=True)
+    tag: Mapped[str] = mapped_column(String(128), primary_key=True)

@@ -168,7 +168,13 @@ def list_vms(
         pattern = f"%{_escape_like(flt.name_contains)}%"
         stmt = stmt.where(VMRow.name.like(pattern, escape="\\"))
     if flt.tag:
-        stmt = stmt.where(VMRow.id.in_(select(VMTagRow.vm_id).where(VMTagRow.tag == flt.tag)))
+        # EXISTS probes the (vm_id, tag) key while walking the sort index in order, so a
+        # page stops after `limit` matches instead of sorting every tagged VM.
+        stmt = stmt.where(
+            select(VMTagRow.vm_id)
+            .where(VMTagRow.vm_id == VMRow.id, VMTagRow.tag == flt.tag)
+            .exists()
+        )
     stmt, sort_name, _ = paginate(
         stmt, VMRow, sort=sort, allowed_sorts=VM_SORTS, cursor=cursor, limit=limit
     )
@@ -197,8 +203,10 @@ def vm_tags(session: Session, vm_ids: Sequence[str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if vm_ids:
         stmt = select(VMTagRow.vm_id, VMTagRow.tag).where(VMTagRow.vm_id.in_(vm_ids))
-        for vm_id, tag in session.execute(stmt.order_by(VMTagRow.tag)):
+        for vm_id, tag in session.execute(stmt):
             out.setdefault(vm_id, []).append(tag)
+    for tags in out.values():
+        tags.sort()
     return out
 
 

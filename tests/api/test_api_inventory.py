@@ -66,7 +66,9 @@ def test_requests_without_a_valid_token_are_refused(api: TestClient) -> None:
         ({"name": "x", "kind": "vsphere", "url": "https://h/sdk", "colour": "red"}, "colour"),
     ],
 )
-def test_bad_provider_input_is_a_clear_422(api: TestClient, body: dict[str, str], fragment: str) -> None:
+def test_bad_provider_input_is_a_clear_422(
+    api: TestClient, body: dict[str, str], fragment: str
+) -> None:
     body = {**body, "password": "S3cret-canary"}
     response = api.post("/v1/providers", json=body)
     assert response.status_code == 422, response.text

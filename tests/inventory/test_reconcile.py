@@ -51,7 +51,9 @@ def _vm(i: int, **changes: object) -> VMInfo:
         memory_mib=2048,
         host_native_id="host-1",
         disks=(DiskInfo(key="2000", size_bytes=10 << 30, path=f"[ds1] web-{i}/web-{i}.vmdk"),),
-        nics=(NicInfo(key="4000", mac=f"00:50:56:00:00:{i:02x}", order=0, network_native_id="net-1"),),
+        nics=(
+            NicInfo(key="4000", mac=f"00:50:56:00:00:{i:02x}", order=0, network_native_id="net-1"),
+        ),
         tags=("prod",),
     )
     return dataclasses.replace(vm, **changes)  # type: ignore[arg-type]
@@ -60,7 +62,11 @@ def _vm(i: int, **changes: object) -> VMInfo:
 def _snapshot(vms: list[VMInfo]) -> InventorySnapshot:
     return InventorySnapshot(
         hosts=[HostInfo(native_id="host-1", name="esx-1", cpu_cores=16, memory_mib=65536)],
-        networks=[NetworkInfo(native_id="net-1", name="VM Network", kind=NetworkKind.DVS_PORTGROUP, vlan_id=100)],
+        networks=[
+            NetworkInfo(
+                native_id="net-1", name="VM Network", kind=NetworkKind.DVS_PORTGROUP, vlan_id=100
+            )
+        ],
         vms=vms,
     )
 
@@ -152,7 +158,11 @@ def test_watch_changes_apply_and_mark_row_for_full_reread(db: Runtime) -> None:
         ObjectUpdated(ObjectKind.VM, "vm-1", {"power_state": PowerState.STOPPED, "name": "db-1"}),
         ObjectUpserted(ObjectKind.VM, _vm(9)),
         ObjectRemoved(ObjectKind.VM, "vm-2"),
-        ObjectUpdated(ObjectKind.VM, "vm-1", {"nics": (NicInfo(key="4001", mac="00:50:56:aa:bb:cc", order=0),)}),
+        ObjectUpdated(
+            ObjectKind.VM,
+            "vm-1",
+            {"nics": (NicInfo(key="4001", mac="00:50:56:aa:bb:cc", order=0),)},
+        ),
     ]
     with db.sessions.begin() as s:
         assert apply_changes(s, pid, changes) == 4

@@ -56,7 +56,9 @@ def test_key_file_is_created_private(tmp_path: Path) -> None:
     assert SecretBox.from_file(path).decrypt(box.encrypt("x", bound_to="r"), bound_to="r") == "x"
 
 
-@pytest.mark.parametrize("spec", ["", "k1", "k1:not base64!", "k1:" + base64.b64encode(b"short").decode()])
+@pytest.mark.parametrize(
+    "spec", ["", "k1", "k1:not base64!", "k1:" + base64.b64encode(b"short").decode()]
+)
 def test_bad_key_material_is_refused(spec: str) -> None:
     with pytest.raises(SecretKeyError):
         SecretBox.parse(spec)

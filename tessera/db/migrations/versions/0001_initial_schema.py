@@ -139,10 +139,14 @@ def upgrade() -> None:
         sa.UniqueConstraint("provider_id", "native_id"),
     )
     with op.batch_alter_table("vms", schema=None) as batch_op:
+        batch_op.create_index("ix_vms_cpu_id", ["cpu_count", "id"], unique=False)
+        batch_op.create_index("ix_vms_created_id", ["created_at", "id"], unique=False)
         batch_op.create_index("ix_vms_host_name", ["host_id", "name", "id"], unique=False)
+        batch_op.create_index("ix_vms_memory_id", ["memory_mib", "id"], unique=False)
         batch_op.create_index("ix_vms_name_id", ["name", "id"], unique=False)
         batch_op.create_index("ix_vms_power_name", ["power_state", "name", "id"], unique=False)
         batch_op.create_index("ix_vms_provider_name", ["provider_id", "name", "id"], unique=False)
+        batch_op.create_index("ix_vms_updated_id", ["updated_at", "id"], unique=False)
 
     op.create_table(
         "vm_disks",
@@ -187,13 +191,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["vm_id"], ["vms.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("vm_id", "tag"),
     )
-    with op.batch_alter_table("vm_tags", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_vm_tags_tag"), ["tag"], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("vm_tags", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_vm_tags_tag"))
 
     op.drop_table("vm_tags")
     with op.batch_alter_table("vm_nics", schema=None) as batch_op:
@@ -206,10 +206,14 @@ def downgrade() -> None:
 
     op.drop_table("vm_disks")
     with op.batch_alter_table("vms", schema=None) as batch_op:
+        batch_op.drop_index("ix_vms_updated_id")
         batch_op.drop_index("ix_vms_provider_name")
         batch_op.drop_index("ix_vms_power_name")
         batch_op.drop_index("ix_vms_name_id")
+        batch_op.drop_index("ix_vms_memory_id")
         batch_op.drop_index("ix_vms_host_name")
+        batch_op.drop_index("ix_vms_created_id")
+        batch_op.drop_index("ix_vms_cpu_id")
 
     op.drop_table("vms")
     op.drop_table("hosts")
