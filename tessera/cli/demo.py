@@ -67,8 +67,8 @@ def run_demo(
         with console.status("syncing"):
             try:
                 report = pools.sync_provider(rt, provider_id)
-                counts = report.counts
-                vms_seen = sum(c.get("vm", 0) for c in (counts.added, counts.changed, counts.unchanged))
+                counts = (report.counts.added, report.counts.changed, report.counts.unchanged)
+                vms_seen = sum(c.get("vm", 0) for c in counts)
                 console.print(f"synced {vms_seen} VMs in {report.seconds:.2f} s")
             except TesseraError as exc:
                 console.print(f"[yellow]sync failed:[/] {exc.message}")

@@ -83,8 +83,9 @@ class Provider(ABC):
         """Yield batches of changes until `stop` is set.
 
         The first batch is yielded once the watch is established and may be empty; every
-        change after that point is reported. Blocks for at most a few seconds between
-        checks of `stop`. Raises ProviderError when the connection is lost.
+        change after that point is reported. While nothing changes, an empty batch comes
+        at least every few seconds, so the caller can act on time (stop, periodic resync).
+        Raises ProviderError when the connection is lost.
         """
 
     def __enter__(self) -> Provider:

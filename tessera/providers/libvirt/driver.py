@@ -392,10 +392,11 @@ class LibvirtProvider(Provider):
                     if known.get(key) != current.get(key)
                 ]
                 known = current
+            changes: list[InventoryChange] = []
             if todo:
                 with self._errors("re-read changed objects"):
                     changes = [self._reread(conn, kind, key) for kind, key in dict.fromkeys(todo)]
-                yield changes
+            yield changes
 
     def _reread(self, conn: libvirt.virConnect, kind: ObjectKind, key: str) -> InventoryChange:
         """The object's current state, or its removal (a renamed domain keeps its UUID
