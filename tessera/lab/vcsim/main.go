@@ -1,0 +1,670 @@
+// Command vcsim is Tessera's lab vCenter: govmomi's simulator sized by flags, with the
+// gaps that break pyvmomi and bulk inventory clients filled in here (see README notes in
+// tessera/lab/vcsim.py). It prints one JSON line on stdout once it serves requests.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/binary"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"html"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+type options struct {
+	datacenters, clusters, clusterHosts, standalone      int
+	vms, templates, datastores                           int
+	dvPortgroups, dvVlanBase, stdPortgroups, stdVlanBase int
+	username, password, listen, instanceUUID             string
+	tls                                                  bool
+}
+
+func parseFlags() options {
+	var o options
+	flag.IntVar(&o.datacenters, "dc", 1, "datacenters")
+	flag.IntVar(&o.clusters, "cluster", 1, "clusters per datacenter")
+	flag.IntVar(&o.clusterHosts, "host", 2, "hosts per cluster")
+	flag.IntVar(&o.standalone, "standalone-host", 1, "standalone hosts per datacenter")
+	flag.IntVar(&o.vms, "vm", 10, "total VMs, spread round-robin over clusters and standalone hosts")
+	flag.IntVar(&o.templates, "template", 0, "how many of the VMs are templates")
+	flag.IntVar(&o.datastores, "ds", 2, "datastores per datacenter, mounted on every host")
+	flag.IntVar(&o.dvPortgroups, "dvpg", 2, "DVS portgroups per datacenter (0: no DVS)")
+	flag.IntVar(&o.dvVlanBase, "dvpg-vlan-base", 100, "VLAN id of the first DVS portgroup")
+	flag.IntVar(&o.stdPortgroups, "stdpg", 1, "standard portgroups per datacenter, on every host")
+	flag.IntVar(&o.stdVlanBase, "stdpg-vlan-base", 200, "VLAN id of the first standard portgroup")
+	flag.StringVar(&o.username, "username", "user", "login user name")
+	flag.StringVar(&o.password, "password", "pass", "login password (TESSERA_VCSIM_PASSWORD wins, keeping it out of ps)")
+	flag.StringVar(&o.listen, "listen", "127.0.0.1:0", "host:port to listen on (port 0: pick a free one)")
+	flag.StringVar(&o.instanceUUID, "uuid", "", "content.about.instanceUuid (default: random)")
+	flag.BoolVar(&o.tls, "tls", true, "serve https")
+	flag.Parse()
+	if env := os.Getenv("TESSERA_VCSIM_PASSWORD"); env != "" {
+		o.password = env
+	}
+	if o.instanceUUID == "" {
+		o.instanceUUID = uuid.New().String()
+	}
+	return o
+}
+
+// macAllocator hands out MACs unique within this instance (a counter) and, with high
+// probability, across instances (16 bits of the instance UUID's hash), in the locally
+// administered range so they never collide with real VMware OUIs.
+type macAllocator struct {
+	mu      sync.Mutex
+	prefix  [2]byte
+	counter uint32
+	self    types.ManagedObjectReference
+	owner   map[string]types.ManagedObjectReference // MAC -> VM, to catch clones' copies
+}
+
+func newMacAllocator(instanceUUID string) *macAllocator {
+	sum := sha256.Sum256([]byte(instanceUUID))
+	return &macAllocator{
+		prefix: [2]byte{sum[0], sum[1]},
+		owner:  map[string]types.ManagedObjectReference{},
+		self:   types.ManagedObjectReference{Type: "TesseraMacAllocator", Value: "mac-allocator"},
+	}
+}
+
+func (a *macAllocator) next() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.counter++
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], a.counter)
+	mac := net.HardwareAddr{0x02, a.prefix[0], a.prefix[1], b[1], b[2], b[3]}
+	return mac.String()
+}
+
+func (a *macAllocator) claim(mac string, vm types.ManagedObjectReference) {
+	a.mu.Lock()
+	a.owner[mac] = vm
+	a.mu.Unlock()
+}
+
+func (a *macAllocator) owns(mac string) bool {
+	hw, err := net.ParseMAC(mac)
+	return err == nil && len(hw) == 6 && hw[0] == 0x02 && hw[1] == a.prefix[0] && hw[2] == a.prefix[1]
+}
+
+// Reference, PutObject, UpdateObject and RemoveObject make the allocator a registry
+// handler: the simulator derives NIC MACs from 3 characters of the VM's UUID string, so
+// NICs added later (CreateVM, ReconfigVM without a MAC) collide, and CloneVM copies the
+// source's MACs; we replace them as soon as the device list is stored.
+func (a *macAllocator) Reference() types.ManagedObjectReference   { return a.self }
+func (a *macAllocator) PutObject(mo.Reference)                    {}
+func (a *macAllocator) RemoveObject(types.ManagedObjectReference) {}
+func (a *macAllocator) UpdateObject(obj mo.Reference, changes []types.PropertyChange) {
+	vm, ok := obj.(*mo.VirtualMachine)
+	if !ok || vm.Config == nil {
+		return
+	}
+	for _, c := range changes {
+		if c.Name == "config.hardware.device" {
+			a.fixMACs(vm)
+			return
+		}
+	}
+}
+
+func (a *macAllocator) fixMACs(vm *mo.VirtualMachine) {
+	for i, d := range vm.Config.Hardware.Device {
+		nic, ok := d.(types.BaseVirtualEthernetCard)
+		if !ok {
+			continue
+		}
+		card := nic.GetVirtualEthernetCard()
+		if card.AddressType == string(types.VirtualEthernetCardMacTypeManual) {
+			continue
+		}
+		a.mu.Lock()
+		owner, taken := a.owner[card.MacAddress]
+		a.mu.Unlock()
+		if a.owns(card.MacAddress) && (!taken || owner == vm.Self) {
+			a.claim(card.MacAddress, vm.Self)
+			continue
+		}
+		// A clone's device is the source's own struct: change a copy.
+		value := reflect.ValueOf(d).Elem()
+		copied := reflect.New(value.Type())
+		copied.Elem().Set(value)
+		vm.Config.Hardware.Device[i] = copied.Interface().(types.BaseVirtualDevice)
+		card = copied.Interface().(types.BaseVirtualEthernetCard).GetVirtualEthernetCard()
+		old := card.MacAddress
+		card.MacAddress = a.next()
+		card.AddressType = string(types.VirtualEthernetCardMacTypeAssigned)
+		a.claim(card.MacAddress, vm.Self)
+		if vm.Guest != nil {
+			for j := range vm.Guest.Net {
+				if vm.Guest.Net[j].DeviceConfigId == card.Key && vm.Guest.Net[j].MacAddress == old {
+					vm.Guest.Net[j].MacAddress = card.MacAddress
+				}
+			}
+		}
+	}
+}
+
+// pagedCollector adds what this simulator version lacks for bulk readers:
+// RetrievePropertiesEx honours options.maxObjects and returns a token that
+// ContinueRetrievePropertiesEx / CancelRetrievePropertiesEx understand. It is embedded by
+// value because the simulator clones the singleton per session with reflect.New.
+type pagedCollector struct {
+	simulator.PropertyCollector
+
+	mu      sync.Mutex
+	pending map[string]pendingPages
+	seq     int
+}
+
+type pendingPages struct {
+	rest []types.ObjectContent
+	size int32
+}
+
+func (pc *pagedCollector) page(objects []types.ObjectContent, size int32) *types.RetrieveResult {
+	if size <= 0 || int(size) >= len(objects) {
+		return &types.RetrieveResult{Objects: objects}
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if pc.pending == nil {
+		pc.pending = make(map[string]pendingPages)
+	}
+	pc.seq++
+	token := fmt.Sprintf("page-%d", pc.seq)
+	pc.pending[token] = pendingPages{rest: objects[size:], size: size}
+	return &types.RetrieveResult{Objects: objects[:size], Token: token}
+}
+
+func (pc *pagedCollector) RetrievePropertiesEx(ctx *simulator.Context, r *types.RetrievePropertiesEx) soap.HasFault {
+	res := pc.PropertyCollector.RetrievePropertiesEx(ctx, r)
+	body, ok := res.(*methods.RetrievePropertiesExBody)
+	if !ok || body.Res == nil || body.Res.Returnval == nil {
+		return res
+	}
+	body.Res.Returnval = pc.page(body.Res.Returnval.Objects, r.Options.MaxObjects)
+	return body
+}
+
+// ContinueRetrievePropertiesEx serves the next page; later pages keep the first page's size.
+func (pc *pagedCollector) ContinueRetrievePropertiesEx(r *types.ContinueRetrievePropertiesEx) soap.HasFault {
+	body := &methods.ContinueRetrievePropertiesExBody{}
+	pc.mu.Lock()
+	pending, ok := pc.pending[r.Token]
+	delete(pc.pending, r.Token)
+	pc.mu.Unlock()
+	if !ok {
+		body.Fault_ = simulator.Fault("unknown token", &types.InvalidArgument{InvalidProperty: "token"})
+		return body
+	}
+	body.Res = &types.ContinueRetrievePropertiesExResponse{Returnval: *pc.page(pending.rest, pending.size)}
+	return body
+}
+
+func (pc *pagedCollector) CancelRetrievePropertiesEx(r *types.CancelRetrievePropertiesEx) soap.HasFault {
+	pc.mu.Lock()
+	delete(pc.pending, r.Token)
+	pc.mu.Unlock()
+	return &methods.CancelRetrievePropertiesExBody{Res: new(types.CancelRetrievePropertiesExResponse)}
+}
+
+// FetchResponse is the body of an answer to Fetch, the call pyvmomi makes for every
+// attribute read (vm.snapshot, template.resourcePool, ...). Its Go name is the element name.
+type FetchResponse struct {
+	Returnval types.AnyType `xml:"returnval,omitempty,typeattr"`
+}
+
+type fetchBody struct {
+	Res    *FetchResponse `xml:"FetchResponse,omitempty"`
+	Fault_ *soap.Fault    `xml:"http://schemas.xmlsoap.org/soap/envelope/ Fault,omitempty"`
+}
+
+func (b *fetchBody) Fault() *soap.Fault { return b.Fault_ }
+
+// Fetch answers an unset property with an empty response, as vCenter does (pyvmomi turns
+// it into None); the simulator indexes an empty result and panics, which drops the
+// connection. The request type lives in an internal package, hence interface{}.
+func (pc *pagedCollector) Fetch(ctx *simulator.Context, req interface{}) soap.HasFault {
+	r := reflect.ValueOf(req).Elem()
+	this := r.FieldByName("This").Interface().(types.ManagedObjectReference)
+	prop := r.FieldByName("Prop").String()
+	if this != vim25.ServiceInstance && simulator.Map.Get(this) != nil {
+		res := pc.PropertyCollector.RetrievePropertiesEx(ctx, &types.RetrievePropertiesEx{
+			SpecSet: []types.PropertyFilterSpec{{
+				PropSet:   []types.PropertySpec{{Type: this.Type, PathSet: []string{prop}}},
+				ObjectSet: []types.ObjectSpec{{Obj: this}},
+			}},
+		})
+		if res.Fault() != nil {
+			return res
+		}
+		objects := res.(*methods.RetrievePropertiesExBody).Res.Returnval.Objects
+		if len(objects) == 1 && len(objects[0].PropSet) == 0 && len(objects[0].MissingSet) == 0 {
+			return &fetchBody{Res: &FetchResponse{}}
+		}
+	}
+	out := reflect.ValueOf(&pc.PropertyCollector).MethodByName("Fetch").Call(
+		[]reflect.Value{reflect.ValueOf(ctx), reflect.ValueOf(req)})
+	return out[0].Interface().(soap.HasFault)
+}
+
+var (
+	soapMethod = regexp.MustCompile(`<(?:\w+:)?Body[^>]*>\s*<(?:\w+:)?(\w+)`)
+	soapPath   = regexp.MustCompile(`<(?:\w+:)?(?:pathSet|prop)[^>]*>([^<]*)<`)
+)
+
+type recordingWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (w *recordingWriter) WriteHeader(code int) {
+	w.wrote = true
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *recordingWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// faultOnPanic turns a panic inside a SOAP handler into a SOAP fault. Without it the
+// simulator drops the connection, e.g. on a property path that walks into an array
+// ("guest.net.ipAddress"); vCenter answers InvalidProperty there.
+func faultOnPanic(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		rw := &recordingWriter{ResponseWriter: w}
+		defer func() {
+			p := recover()
+			if p == nil {
+				return
+			}
+			if rw.wrote {
+				panic(http.ErrAbortHandler)
+			}
+			log.Printf("recovered from panic serving %s: %v", r.URL.Path, p)
+			fault := `<SystemErrorFault xmlns="urn:vim25" xsi:type="SystemError"><reason>%s</reason></SystemErrorFault>`
+			detail := fmt.Sprintf(fault, html.EscapeString(fmt.Sprint(p)))
+			if m := soapMethod.FindSubmatch(body); m != nil {
+				switch string(m[1]) {
+				case "RetrieveProperties", "RetrievePropertiesEx", "CreateFilter", "WaitForUpdates", "WaitForUpdatesEx", "Fetch":
+					name := ""
+					if pm := soapPath.FindSubmatch(body); pm != nil {
+						name = string(pm[1])
+					}
+					detail = fmt.Sprintf(`<InvalidPropertyFault xmlns="urn:vim25" xsi:type="InvalidProperty"><name>%s</name></InvalidPropertyFault>`, html.EscapeString(name))
+				}
+			}
+			w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>%s</faultstring><detail>%s</detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>`,
+				html.EscapeString(fmt.Sprint(p)), detail)
+		}()
+		next.ServeHTTP(rw, r)
+	})
+}
+
+// lab holds what VM creation needs from one datacenter.
+type lab struct {
+	dc         *object.Datacenter
+	folders    *object.DatacenterFolders
+	placements []placement
+	datastores []string
+	nics       []types.BaseVirtualDeviceBackingInfo // DVS portgroups first, then standard
+	dvCount    int
+}
+
+type placement struct {
+	pool *object.ResourcePool
+	host *object.HostSystem
+}
+
+var guestIDs = []string{"ubuntu64Guest", "rhel8_64Guest", "windows2019srv_64Guest", "otherLinux64Guest"}
+
+func sortByName[T interface{ Name() string }](items []T) {
+	sort.Slice(items, func(i, j int) bool { return items[i].Name() < items[j].Name() })
+}
+
+func must(err error, what string) {
+	if err != nil {
+		log.Fatalf("%s: %v", what, err)
+	}
+}
+
+// setDVPortgroupVLANs gives each model DVS portgroup its own VLAN id (the model leaves 0).
+func setDVPortgroupVLANs(o options) {
+	byDC := map[string][]*simulator.DistributedVirtualPortgroup{}
+	for _, e := range simulator.Map.All("DistributedVirtualPortgroup") {
+		pg := e.(*simulator.DistributedVirtualPortgroup)
+		if strings.Contains(pg.Name, "DVUplinks") {
+			continue
+		}
+		dc := strings.SplitN(pg.Name, "_", 2)[0]
+		byDC[dc] = append(byDC[dc], pg)
+	}
+	for _, pgs := range byDC {
+		sort.Slice(pgs, func(i, j int) bool { return pgs[i].Name < pgs[j].Name })
+		for i, pg := range pgs {
+			vlan := &types.VmwareDistributedVirtualSwitchVlanIdSpec{VlanId: int32(o.dvVlanBase + i)}
+			if setting, ok := pg.Config.DefaultPortConfig.(*types.VMwareDVSPortSetting); ok {
+				setting.Vlan = vlan
+			} else {
+				pg.Config.DefaultPortConfig = &types.VMwareDVSPortSetting{Vlan: vlan}
+			}
+		}
+	}
+}
+
+// addStandardPortgroups creates each portgroup on every host of the datacenter: the
+// simulator's AddPortGroup creates the Network on the first call only and does not record
+// the portgroup in the host's config.network, which inventory readers use for VLAN ids.
+func addStandardPortgroups(ctx context.Context, c *vim25.Client, o options, dcName string, hosts []*object.HostSystem) []types.BaseVirtualDeviceBackingInfo {
+	var backings []types.BaseVirtualDeviceBackingInfo
+	if len(hosts) == 0 {
+		return nil
+	}
+	finder := find.NewFinder(c, false)
+	if vmNet, err := finder.Network(ctx, fmt.Sprintf("/%s/network/VM Network", dcName)); err == nil {
+		if network, ok := simulator.Map.Get(vmNet.Reference()).(*mo.Network); ok && len(network.Host) == 0 {
+			for _, h := range hosts {
+				network.Host = append(network.Host, h.Reference())
+			}
+		}
+	}
+	for i := 0; i < o.stdPortgroups; i++ {
+		name := fmt.Sprintf("%s_VLAN%d", dcName, o.stdVlanBase+i)
+		spec := types.HostPortGroupSpec{Name: name, VlanId: int32(o.stdVlanBase + i), VswitchName: "vSwitch0", Policy: types.HostNetworkPolicy{}}
+		ns, err := hosts[0].ConfigManager().NetworkSystem(ctx)
+		must(err, "network system")
+		must(ns.AddPortGroup(ctx, spec), "add portgroup")
+		netObj, err := finder.Network(ctx, fmt.Sprintf("/%s/network/%s", dcName, name))
+		must(err, "find portgroup")
+		network := simulator.Map.Get(netObj.Reference()).(*mo.Network)
+		for _, h := range hosts {
+			host := simulator.Map.Get(h.Reference()).(*simulator.HostSystem)
+			host.Config.Network.Portgroup = append(host.Config.Network.Portgroup, types.HostPortGroup{
+				Key:  "key-vim.host.PortGroup-" + name,
+				Spec: spec,
+			})
+			host.Network = append(host.Network, network.Self)
+			network.Host = append(network.Host, host.Self)
+		}
+		backing, err := netObj.EthernetCardBackingInfo(ctx)
+		must(err, "network backing")
+		backings = append(backings, backing)
+	}
+	return backings
+}
+
+func collectLabs(ctx context.Context, c *vim25.Client, o options) []*lab {
+	finder := find.NewFinder(c, false)
+	dcs, err := finder.DatacenterList(ctx, "*")
+	must(err, "datacenters")
+	sortByName(dcs)
+	var labs []*lab
+	for _, dc := range dcs {
+		l := &lab{dc: dc}
+		l.folders, err = dc.Folders(ctx)
+		must(err, "folders")
+		finder.SetDatacenter(dc)
+		crs, _ := finder.ComputeResourceList(ctx, "*")
+		sortByName(crs)
+		var allHosts []*object.HostSystem
+		for _, cr := range crs {
+			pool, err := cr.ResourcePool(ctx)
+			must(err, "resource pool")
+			hosts, err := cr.Hosts(ctx)
+			must(err, "hosts")
+			sortByName(hosts)
+			allHosts = append(allHosts, hosts...)
+			for _, h := range hosts {
+				l.placements = append(l.placements, placement{pool: pool, host: h})
+			}
+		}
+		dss, _ := finder.DatastoreList(ctx, "*")
+		sortByName(dss)
+		for _, ds := range dss {
+			l.datastores = append(l.datastores, ds.Name())
+		}
+		nets, _ := finder.NetworkList(ctx, "*")
+		var pgs []*object.DistributedVirtualPortgroup
+		for _, n := range nets {
+			if pg, ok := n.(*object.DistributedVirtualPortgroup); ok && !strings.Contains(pg.Name(), "DVUplinks") {
+				pgs = append(pgs, pg)
+			}
+		}
+		sortByName(pgs)
+		for _, pg := range pgs {
+			backing, err := pg.EthernetCardBackingInfo(ctx)
+			must(err, "portgroup backing")
+			l.nics = append(l.nics, backing)
+		}
+		l.dvCount = len(l.nics)
+		l.nics = append(l.nics, addStandardPortgroups(ctx, c, o, dc.Name(), allHosts)...)
+		if len(l.placements) > 0 && len(l.datastores) > 0 {
+			labs = append(labs, l)
+		}
+	}
+	return labs
+}
+
+// vmSpec gives VM i realistic hardware: a disk on a datastore, a NIC on a DVS portgroup
+// (or a standard one), every third VM a second NIC on a standard network.
+func vmSpec(i int, l *lab, macs *macAllocator) types.VirtualMachineConfigSpec {
+	name := fmt.Sprintf("%s_VM%05d", l.dc.Name(), i)
+	ds := l.datastores[i%len(l.datastores)]
+	spec := types.VirtualMachineConfigSpec{
+		Name:     name,
+		GuestId:  guestIDs[i%len(guestIDs)],
+		NumCPUs:  int32(1 << (i % 3)),
+		MemoryMB: int64(1024 << (i % 4)),
+		Files:    &types.VirtualMachineFileInfo{VmPathName: "[" + ds + "]"},
+	}
+	if i%2 == 0 {
+		spec.Annotation = fmt.Sprintf("lab VM %d", i)
+	}
+	var devices object.VirtualDeviceList
+	scsi, err := devices.CreateSCSIController("pvscsi")
+	must(err, "scsi")
+	devices = append(devices, scsi)
+	disk := devices.CreateDisk(scsi.(types.BaseVirtualController), types.ManagedObjectReference{},
+		fmt.Sprintf("[%s] %s/%s.vmdk", ds, name, name))
+	disk.CapacityInKB = int64(8+8*(i%4)) * 1024 * 1024
+	disk.CapacityInBytes = disk.CapacityInKB * 1024
+	devices = append(devices, disk)
+	addNIC := func(model string, backing types.BaseVirtualDeviceBackingInfo) {
+		nic, err := devices.CreateEthernetCard(model, backing)
+		must(err, "nic")
+		card := nic.(types.BaseVirtualEthernetCard).GetVirtualEthernetCard()
+		card.MacAddress = macs.next()
+		card.AddressType = string(types.VirtualEthernetCardMacTypeAssigned)
+		devices = append(devices, nic)
+	}
+	if len(l.nics) > 0 {
+		primary := i % len(l.nics)
+		if l.dvCount > 0 {
+			primary = i % l.dvCount
+		}
+		addNIC("vmxnet3", l.nics[primary])
+		if std := len(l.nics) - l.dvCount; std > 0 && l.dvCount > 0 && i%3 == 0 {
+			addNIC("e1000e", l.nics[l.dvCount+i%std])
+		}
+	}
+	spec.DeviceChange, err = devices.ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd)
+	must(err, "device spec")
+	return spec
+}
+
+func createVMs(ctx context.Context, c *vim25.Client, o options, labs []*lab, macs *macAllocator) {
+	if len(labs) == 0 {
+		if o.vms > 0 {
+			log.Fatal("no datacenter with hosts and datastores to place VMs on")
+		}
+		return
+	}
+	firstTemplate := o.vms - o.templates
+	for i := 0; i < o.vms; i++ {
+		l := labs[i%len(labs)]
+		p := l.placements[(i/len(labs))%len(l.placements)]
+		task, err := l.folders.VmFolder.CreateVM(ctx, vmSpec(i, l, macs), p.pool, p.host)
+		must(err, "create vm")
+		info, err := task.WaitForResult(ctx, nil)
+		must(err, "create vm")
+		vm := object.NewVirtualMachine(c, info.Result.(types.ManagedObjectReference))
+		switch {
+		case i >= firstTemplate:
+			must(vm.MarkAsTemplate(ctx), "mark as template")
+		case i%5 != 4: // most VMs run, as in a real estate
+			task, err := vm.PowerOn(ctx)
+			must(err, "power on")
+			must(task.Wait(ctx), "power on")
+		}
+	}
+}
+
+// fixDatastores records every host's mount (the model keeps only the last host that
+// created the shared local datastore) and sizes datastores to hold their VMs' disks, as
+// the simulator derives capacity from the lab machine's own disk.
+func fixDatastores() {
+	used := map[types.ManagedObjectReference]int64{}
+	for _, e := range simulator.Map.All("VirtualMachine") {
+		vm := e.(*simulator.VirtualMachine)
+		for _, d := range vm.Config.Hardware.Device {
+			if disk, ok := d.(*types.VirtualDisk); ok {
+				if b, ok := disk.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
+					if ds := b.GetVirtualDeviceFileBackingInfo().Datastore; ds != nil {
+						used[*ds] += disk.CapacityInBytes
+					}
+				}
+			}
+		}
+	}
+	for _, e := range simulator.Map.All("HostSystem") {
+		host := e.(*simulator.HostSystem)
+		for _, ref := range host.Datastore {
+			ds, ok := simulator.Map.Get(ref).(*simulator.Datastore)
+			if !ok {
+				continue
+			}
+			mounted := false
+			for _, m := range ds.Host {
+				mounted = mounted || m.Key == host.Self
+			}
+			if !mounted {
+				ds.Host = append(ds.Host, types.DatastoreHostMount{Key: host.Self, MountInfo: ds.Host[0].MountInfo})
+			}
+		}
+	}
+	const tib = int64(1) << 40
+	for _, e := range simulator.Map.All("Datastore") {
+		ds := e.(*simulator.Datastore)
+		capacity := 16 * tib
+		for capacity < 2*used[ds.Self] {
+			capacity *= 2
+		}
+		ds.Summary.Capacity = capacity
+		ds.Summary.FreeSpace = capacity - used[ds.Self]
+		info := ds.Info.GetDatastoreInfo()
+		info.FreeSpace = ds.Summary.FreeSpace
+	}
+}
+
+type readyLine struct {
+	URL          string  `json:"url"`
+	Username     string  `json:"username"`
+	InstanceUUID string  `json:"instance_uuid"`
+	PID          int     `json:"pid"`
+	StartSeconds float64 `json:"start_seconds"`
+}
+
+func main() {
+	started := time.Now()
+	o := parseFlags()
+	log.SetOutput(os.Stderr)
+
+	model := simulator.VPX()
+	model.Datacenter = o.datacenters
+	model.Cluster = o.clusters
+	model.ClusterHost = o.clusterHosts
+	model.Host = o.standalone
+	model.Datastore = o.datastores
+	model.Portgroup = o.dvPortgroups
+	model.Machine = 0
+	model.Autostart = false
+	must(model.Create(), "create model")
+	defer model.Remove()
+
+	si := simulator.Map.Get(vim25.ServiceInstance).(*simulator.ServiceInstance)
+	si.Content.About.InstanceUuid = o.instanceUUID
+	pcRef := si.Content.PropertyCollector
+	collector := &pagedCollector{}
+	collector.Self = pcRef // the singleton holds nothing else before the first session
+	simulator.Map.Put(collector)
+
+	ctx := context.Background()
+	client, err := vim25.NewClient(ctx, model.Service)
+	must(err, "in-process client")
+	macs := newMacAllocator(o.instanceUUID)
+	setDVPortgroupVLANs(o)
+	simulator.Map.AddHandler(macs)
+	createVMs(ctx, client, o, collectLabs(ctx, client, o), macs)
+	fixDatastores()
+
+	model.Service.Listen = &url.URL{Host: o.listen, User: url.UserPassword(o.username, o.password)}
+	if o.tls {
+		model.Service.TLS = new(tls.Config)
+	}
+	model.Service.ServeMux = http.NewServeMux()
+	server := model.Service.NewServer()
+	defer server.Close()
+	// Nothing knows the port before the ready line, so no request races this swap.
+	server.Config.Handler = faultOnPanic(model.Service.ServeMux)
+
+	u := *server.URL
+	u.User = nil
+	line, _ := json.Marshal(readyLine{
+		URL: u.String(), Username: o.username, InstanceUUID: o.instanceUUID,
+		PID: os.Getpid(), StartSeconds: time.Since(started).Seconds(),
+	})
+	fmt.Println(string(line))
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	<-sig
+}
