@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import libvirt
 import pytest
+from pyVim.connect import Disconnect, SmartConnect
+from pyVim.task import WaitForTask
+from pyVmomi import vim
 from sqlalchemy import select
 
 from tessera.db.rows import ProviderRow, VMRow
@@ -79,3 +84,44 @@ def test_watcher_marks_a_dead_host_unreachable_and_keeps_inventory(
     wait_for(lambda: _status(runtime, pid) == "unreachable", timeout_s=15)
     with runtime.sessions() as s:
         assert len(list(s.scalars(select(VMRow.id).where(VMRow.provider_id == pid)))) == count
+
+
+def test_vsphere_power_off_and_rename_arrive_without_a_sync(
+    runtime: Runtime, vcsim_fresh: Any, watchers: WatchManager
+) -> None:
+    pid = pools.add_provider(
+        runtime,
+        pools.ProviderSpec(
+            name="vc",
+            kind="vsphere",
+            url=vcsim_fresh.url,
+            username=vcsim_fresh.username,
+            password=vcsim_fresh.password,
+            verify_tls=False,
+        ),
+    ).id
+    watchers.start(pid)
+    parts = urlsplit(vcsim_fresh.url)
+    si = SmartConnect(
+        host=parts.hostname,
+        port=parts.port,
+        user=vcsim_fresh.username,
+        pwd=vcsim_fresh.password,
+        sslContext=ssl._create_unverified_context(),
+    )
+    try:
+        content = si.RetrieveContent()
+        view = content.viewManager.CreateContainerView(
+            content.rootFolder, [vim.VirtualMachine], True
+        )
+        vm = next(v for v in view.view if v.runtime.powerState == "poweredOn")
+        name = vm.name
+        wait_for(lambda: _vm_state(runtime, pid, name) == "running")
+        WaitForTask(vm.PowerOffVM_Task())
+        wait_for(lambda: _vm_state(runtime, pid, name) == "stopped", timeout_s=5)
+        WaitForTask(vm.Rename_Task("renamed-in-vcenter"))
+        wait_for(lambda: _vm_state(runtime, pid, "renamed-in-vcenter") == "stopped", timeout_s=5)
+        assert _vm_state(runtime, pid, name) is None
+        view.Destroy()
+    finally:
+        Disconnect(si)

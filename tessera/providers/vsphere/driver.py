@@ -279,7 +279,8 @@ class VSphereProvider(Provider):
                 )
                 returnval = etree.fromstring(data)[0][0].find(_RETURNVAL)
                 if returnval is None:
-                    continue  # nothing changed within maxWaitSeconds
+                    yield []  # nothing changed within maxWaitSeconds: a heartbeat
+                    continue
                 version = returnval.findtext(_VERSION) or version
                 changes = _translate_updates(returnval, resolver)
                 for start in range(0, len(changes), _UPSERT_BATCH):
