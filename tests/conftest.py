@@ -69,3 +69,34 @@ def api(runtime: Runtime) -> Iterator[TestClient]:
     with TestClient(create_app(runtime=runtime, watch=False)) as client:
         client.headers["Authorization"] = f"Bearer {token}"
         yield client
+
+
+@pytest.fixture
+def live_api(runtime: Runtime) -> Iterator[str]:
+    """The API served over real HTTP on a free loopback port (for the CLI and load tests)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(runtime=runtime, watch=False),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "API did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(10)

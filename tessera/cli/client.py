@@ -6,20 +6,13 @@ from typing import Any
 
 import httpx
 
+from tessera.cli.errors import (
+    EXIT_API_UNREACHABLE,
+    EXIT_UNEXPECTED,
+    HTTP_EXIT_CODES,
+    CliError,
+)
 from tessera.config import Settings
-
-EXIT_CODES: dict[int, int] = {401: 7, 403: 7, 404: 3, 409: 4, 422: 5, 503: 6}
-EXIT_API_UNREACHABLE = 8
-EXIT_UNEXPECTED = 1
-
-
-class CliError(Exception):
-    """An error the CLI reports in one line, exiting with `exit_code`."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.exit_code = exit_code
 
 
 class ApiClient:
@@ -48,7 +41,7 @@ class ApiClient:
                 message = response.text
             raise CliError(
                 f"{response.status_code}: {message}",
-                EXIT_CODES.get(response.status_code, EXIT_UNEXPECTED),
+                HTTP_EXIT_CODES.get(response.status_code, EXIT_UNEXPECTED),
             )
         if response.status_code == 204:
             return None

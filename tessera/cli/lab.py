@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from tessera.cli.errors import reports_errors
 from tessera.cli.output import OutputFormat, console, emit
 from tessera.config import Settings
 from tessera.lab import vcsim
@@ -15,12 +16,14 @@ app = typer.Typer(help="The local lab of simulated pools.", no_args_is_help=True
 
 
 @app.command()
+@reports_errors
 def build(force: Annotated[bool, typer.Option(help="Rebuild even if current.")] = False) -> None:
     """Build the lab vCenter simulator (Go, from Debian's govmomi)."""
     console.print(f"vCenter simulator: {vcsim.build_vcsim(force=force)}")
 
 
 @app.command()
+@reports_errors
 def up(
     vcenters: int = 1,
     datacenters: int = 1,
@@ -50,6 +53,7 @@ def up(
 
 
 @app.command()
+@reports_errors
 def down() -> None:
     """Stop every lab member."""
     state = lab_down(Settings().lab_dir)

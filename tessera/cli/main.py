@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
-from functools import wraps
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Annotated, Any
 
 import typer
 
 from tessera.cli import lab as lab_cli
-from tessera.cli.client import ApiClient, CliError
+from tessera.cli.client import ApiClient
+from tessera.cli.errors import EXIT_CONFLICT, EXIT_NOT_FOUND, CliError, reports_errors
 from tessera.cli.output import OutputFormat, console, emit, err_console
 from tessera.config import Settings
 
@@ -32,24 +31,8 @@ app.add_typer(provider_app, name="provider")
 app.add_typer(vm_app, name="vm")
 app.add_typer(lab_cli.app, name="lab")
 
-P = ParamSpec("P")
-R = TypeVar("R")
 
 Output = Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")]
-
-
-def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn a CliError into one red line and its exit code, never a traceback."""
-
-    @wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except CliError as exc:
-            err_console.print(f"[red]error:[/] {exc.message}")
-            raise typer.Exit(exc.exit_code) from None
-
-    return wrapper
 
 
 def _client() -> ApiClient:
@@ -60,7 +43,7 @@ def _provider_id(client: ApiClient, name_or_id: str) -> str:
     for item in client.get("/v1/providers"):
         if name_or_id in (item["id"], item["name"]):
             return str(item["id"])
-    raise CliError(f"provider {name_or_id!r} not found", 3)
+    raise CliError(f"provider {name_or_id!r} not found", EXIT_NOT_FOUND)
 
 
 PROVIDER_COLUMNS = ("name", "kind", "url", "zone", "status", "last_sync_ok_at", "id")
@@ -137,7 +120,7 @@ def provider_sync(
     chosen = [p for p in providers if not names or p["name"] in names or p["id"] in names]
     missing = set(names or ()) - {p["name"] for p in chosen} - {p["id"] for p in chosen}
     if missing:
-        raise CliError(f"provider(s) not found: {', '.join(sorted(missing))}", 3)
+        raise CliError(f"provider(s) not found: {', '.join(sorted(missing))}", EXIT_NOT_FOUND)
     results: list[dict[str, Any]] = []
     failures: list[CliError] = []
     progress = Progress(
@@ -222,7 +205,7 @@ def vm_show(vm: str, output: Output = OutputFormat.TABLE) -> None:
     vm_id = vm
     matches = [i for i in client.get("/v1/vms", name=vm, limit=1000)["items"] if i["name"] == vm]
     if len(matches) > 1:
-        raise CliError(f"{len(matches)} VMs are named {vm!r}; give the id", 4)
+        raise CliError(f"{len(matches)} VMs are named {vm!r}; give the id", EXIT_CONFLICT)
     if matches:
         vm_id = matches[0]["id"]
     emit(client.get(f"/v1/vms/{vm_id}"), output)
@@ -248,6 +231,7 @@ def serve(
 
 
 @app.command()
+@reports_errors
 def demo(
     vms: Annotated[int, typer.Option(help="VMs in the lab vCenter.")] = 40,
     kvm_hosts: Annotated[int, typer.Option(help="Simulated KVM hosts.")] = 2,

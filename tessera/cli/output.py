@@ -40,7 +40,9 @@ def emit(data: Any, fmt: OutputFormat, columns: Sequence[str] = ()) -> None:
         console.print(table)
         return
     names = list(columns) or list(rows[0])
-    table = Table(*names, header_style="bold")
+    table = Table(header_style="bold")
+    for name in names:
+        table.add_column(name, overflow="fold")  # ids must stay whole to be copied
     for row in rows:
         table.add_row(*(_cell(row.get(name)) for name in names))
     console.print(table)

@@ -30,6 +30,8 @@ from xml.sax.saxutils import escape, quoteattr
 import libvirt
 from lxml import etree
 
+from tessera.lab import LabError
+
 KvmDriver = Literal["qemu", "test"]
 
 _BIND_TARGETS: dict[str, str] = {
@@ -206,14 +208,14 @@ def _launch(home: Path) -> int:
         with contextlib.suppress(FileNotFoundError, ValueError):
             return int(pidfile.read_text().strip())
         time.sleep(0.05)
-    raise RuntimeError(f"libvirtd for {home.name} wrote no pid file; see {home / 'log'}")
+    raise LabError(f"libvirtd for {home.name} wrote no pid file; see {home / 'log'}")
 
 
 def _wait_answering(uri: str, pid: int) -> None:
     deadline = time.monotonic() + _START_TIMEOUT_S
     while True:
         if not _is_libvirtd(pid):
-            raise RuntimeError(f"libvirtd (pid {pid}) for {uri} exited during start")
+            raise LabError(f"libvirtd (pid {pid}) for {uri} exited during start")
         try:
             conn = libvirt.open(uri)
         except libvirt.libvirtError:

@@ -19,11 +19,13 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tessera.lab import LabError
+
 GOPATH = Path("/usr/share/gocode")
 MAIN_GO = Path(__file__).with_name("vcsim") / "main.go"
 
 
-class VcsimError(RuntimeError):
+class VcsimError(LabError):
     """The lab vCenter could not be built or did not come up."""
 
 
@@ -133,6 +135,7 @@ def _tail(path: Path, limit: int = 4000) -> str:
 def start_vcsim(spec: VcsimSpec, workdir: Path, timeout_s: float = 300.0) -> RunningVcsim:
     """Start a lab vCenter detached from us and wait for its ready line."""
     binary = build_vcsim()
+    workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     tmp = workdir / "datastores"
     tmp.mkdir(exist_ok=True)
