@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Boolean,
     DateTime,
@@ -158,6 +159,9 @@ class VMRow(Base):
     is_template: Mapped[bool] = mapped_column(Boolean, default=False)
     instance_uuid: Mapped[str] = mapped_column(String(64), default="")
     annotation: Mapped[str] = mapped_column(Text, default="")
+    tags: Mapped[list[str]] = mapped_column(
+        JSON, default=list, doc="Sorted tags, for reading; vm_tags indexes them for filters."
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

@@ -106,6 +106,7 @@ def row_values(obj: InventoryObject, maps: IdMaps) -> dict[str, Any]:
                 "is_template": obj.is_template,
                 "instance_uuid": obj.instance_uuid,
                 "annotation": obj.annotation,
+                "tags": sorted(set(obj.tags)),
                 "updated_at": utcnow(),
             }
     raise TypeError(f"not an inventory object: {type(obj).__name__}")
@@ -153,7 +154,7 @@ _REFERENCE_FIELDS: dict[str, tuple[str, ObjectKind]] = {
     "host_native_id": ("host_id", ObjectKind.HOST),
     "cluster_native_id": ("cluster_id", ObjectKind.CLUSTER),
 }
-_CHILD_FIELDS = frozenset({"disks", "nics", "tags", "host_native_ids"})
+_CHILD_FIELDS = frozenset({"disks", "nics", "host_native_ids"})
 
 
 def partial_row_values(fields: Mapping[str, Any], maps: IdMaps) -> dict[str, Any]:
@@ -161,6 +162,9 @@ def partial_row_values(fields: Mapping[str, Any], maps: IdMaps) -> dict[str, Any
     values: dict[str, Any] = {}
     for name, value in fields.items():
         if name in _CHILD_FIELDS:
+            continue
+        if name == "tags":
+            values["tags"] = sorted(set(value))
             continue
         if name in _REFERENCE_FIELDS:
             column, kind = _REFERENCE_FIELDS[name]

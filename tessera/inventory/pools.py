@@ -193,4 +193,23 @@ def sync_provider(rt: Runtime, provider_id: str) -> SyncReport:
             row.status, row.status_message = "ok", ""
             row.last_sync_at = row.last_sync_ok_at = now
             row.last_sync_seconds = seconds
+        if _reshaped(counts):
+            refresh_planner_statistics(rt)
     return SyncReport(provider_id, seconds, counts)
+
+
+def _reshaped(counts: ReconcileCounts, threshold: int = 1000) -> bool:
+    moved = sum(counts.added.values()) + sum(counts.removed.values())
+    return moved >= threshold
+
+
+def refresh_planner_statistics(rt: Runtime) -> None:
+    """Let SQLite's planner see the new table sizes after a sync that reshaped them.
+
+    Without statistics SQLite guesses, and guesses wrong on filtered, sorted pages (at
+    50,000 VMs "stopped, by memory" took 5.6 ms instead of 0.1 ms). PostgreSQL's
+    autovacuum keeps its own statistics.
+    """
+    if rt.engine.dialect.name == "sqlite":
+        with rt.engine.begin() as connection:
+            connection.exec_driver_sql("ANALYZE")

@@ -111,10 +111,11 @@ VM_LIST_FIELDS: tuple[str, ...] = (
     "is_template",
     "instance_uuid",
     "annotation",
+    "tags",
     "created_at",
     "updated_at",
 )
-VM_EXTRA_FIELDS: tuple[str, ...] = ("tags", "disks", "nics")
+VM_EXTRA_FIELDS: tuple[str, ...] = ("disks", "nics")
 VM_SORTS: tuple[str, ...] = (
     "name",
     "power_state",
@@ -123,7 +124,7 @@ VM_SORTS: tuple[str, ...] = (
     "created_at",
     "updated_at",
 )
-DEFAULT_VM_FIELDS: tuple[str, ...] = (*VM_LIST_FIELDS, "tags")
+DEFAULT_VM_FIELDS: tuple[str, ...] = VM_LIST_FIELDS
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,7 @@ def list_vms(
         stmt = stmt.where(VMRow.host_id == flt.host_id)
     if flt.name_contains:
         pattern = f"%{_escape_like(flt.name_contains)}%"
-        stmt = stmt.where(VMRow.name.like(pattern, escape="\\"))
+        stmt = stmt.where(VMRow.name.ilike(pattern, escape="\\"))
     if flt.tag:
         # EXISTS probes the (vm_id, tag) key while walking the sort index in order, so a
         # page stops after `limit` matches instead of sorting every tagged VM.
@@ -180,8 +181,6 @@ def list_vms(
     )
     page = run_page(session, stmt, sort_name, limit)
     ids = [item["id"] for item in page.items]
-    if "tags" in fields:
-        _attach(page.items, "tags", vm_tags(session, ids))
     if "disks" in fields:
         _attach(page.items, "disks", vm_children(session, VMDiskRow, ids))
     if "nics" in fields:
@@ -197,17 +196,6 @@ def list_vms(
 def _attach(items: list[dict[str, Any]], name: str, by_vm: dict[str, list[Any]]) -> None:
     for item in items:
         item[name] = by_vm.get(item["id"], [])
-
-
-def vm_tags(session: Session, vm_ids: Sequence[str]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    if vm_ids:
-        stmt = select(VMTagRow.vm_id, VMTagRow.tag).where(VMTagRow.vm_id.in_(vm_ids))
-        for vm_id, tag in session.execute(stmt):
-            out.setdefault(vm_id, []).append(tag)
-    for tags in out.values():
-        tags.sort()
-    return out
 
 
 def vm_children(
@@ -233,7 +221,6 @@ def get_vm(session: Session, vm_id: str) -> dict[str, Any]:
     if row is None:
         raise NotFoundError(f"VM {vm_id} not found")
     item = dict(row)
-    item["tags"] = vm_tags(session, [vm_id]).get(vm_id, [])
     item["disks"] = vm_children(session, VMDiskRow, [vm_id]).get(vm_id, [])
     item["nics"] = vm_children(session, VMNicRow, [vm_id]).get(vm_id, [])
     return item
@@ -255,7 +242,7 @@ def list_simple(
     if provider_id:
         stmt = stmt.where(table.provider_id == provider_id)
     if name_contains:
-        stmt = stmt.where(table.name.like(f"%{_escape_like(name_contains)}%", escape="\\"))
+        stmt = stmt.where(table.name.ilike(f"%{_escape_like(name_contains)}%", escape="\\"))
     stmt, sort_name, _ = paginate(
         stmt, table, sort=sort, allowed_sorts=("name",), cursor=cursor, limit=limit
     )

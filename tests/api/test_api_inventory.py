@@ -144,6 +144,10 @@ def test_filters_and_field_selection(api: TestClient, runtime: Runtime) -> None:
     assert len(stopped) == 10 and all(v["power_state"] == "stopped" for v in stopped)
     named = api.get("/v1/vms", params={"name": "web-", "limit": 100}).json()["items"]
     assert len(named) == 15 and all("web-" in v["name"] for v in named)
+    # case-insensitive, and LIKE wildcards are taken literally
+    assert len(api.get("/v1/vms", params={"name": "WEB-", "limit": 100}).json()["items"]) == 15
+    assert api.get("/v1/vms", params={"name": "%"}).json()["items"] == []
+    assert api.get("/v1/vms", params={"name": "web_0"}).json()["items"] == []
     tagged = api.get("/v1/vms", params={"tag": "even", "limit": 100}).json()["items"]
     assert len(tagged) == 15 and all(v["tags"] == ["even"] for v in tagged)
     assert api.get("/v1/vms", params={"provider_id": "other"}).json()["items"] == []

@@ -131,6 +131,7 @@ def upgrade() -> None:
         sa.Column("is_template", sa.Boolean(), nullable=False),
         sa.Column("instance_uuid", sa.String(length=64), nullable=False),
         sa.Column("annotation", sa.Text(), nullable=False),
+        sa.Column("tags", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["host_id"], ["hosts.id"], ondelete="SET NULL"),
@@ -194,7 +195,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-
     op.drop_table("vm_tags")
     with op.batch_alter_table("vm_nics", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_vm_nics_vm_id"))
