@@ -106,7 +106,7 @@ class NetworkPublic(BaseModel):
 
 
 class DiskPublic(BaseModel):
-    id: str
+    id: int
     position: int
     key: str
     label: str
@@ -117,7 +117,7 @@ class DiskPublic(BaseModel):
 
 
 class NicPublic(BaseModel):
-    id: str
+    id: int
     position: int
     key: str
     mac: str

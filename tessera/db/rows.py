@@ -142,8 +142,6 @@ class VMRow(Base):
         Index("ix_vms_host_name", "host_id", "name", "id"),
         Index("ix_vms_cpu_id", "cpu_count", "id"),
         Index("ix_vms_memory_id", "memory_mib", "id"),
-        Index("ix_vms_created_id", "created_at", "id"),
-        Index("ix_vms_updated_id", "updated_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -167,9 +165,11 @@ class VMRow(Base):
 
 
 class VMDiskRow(Base):
+    """A VM's disk; integer ids, as disks and NICs are addressed through their VM."""
+
     __tablename__ = "vm_disks"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     vm_id: Mapped[str] = mapped_column(ForeignKey("vms.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     key: Mapped[str] = mapped_column(String(64))
@@ -185,7 +185,7 @@ class VMDiskRow(Base):
 class VMNicRow(Base):
     __tablename__ = "vm_nics"
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     vm_id: Mapped[str] = mapped_column(ForeignKey("vms.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     key: Mapped[str] = mapped_column(String(64))

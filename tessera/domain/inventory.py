@@ -132,6 +132,14 @@ class InventorySnapshot:
     networks: list[NetworkInfo] = field(default_factory=list)
     vms: list[VMInfo] = field(default_factory=list)
 
+    def extend(self, other: InventorySnapshot) -> None:
+        """Append another chunk of the same pool's inventory."""
+        self.clusters += other.clusters
+        self.hosts += other.hosts
+        self.datastores += other.datastores
+        self.networks += other.networks
+        self.vms += other.vms
+
 
 @dataclass(frozen=True, slots=True)
 class ObjectUpserted:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from tessera.db.rows import (
@@ -13,8 +14,6 @@ from tessera.db.rows import (
     HostRow,
     NetworkRow,
     VMRow,
-    new_id,
-    utcnow,
 )
 from tessera.domain.inventory import (
     ClusterInfo,
@@ -62,8 +61,9 @@ class IdMaps:
         return self.by_kind.get(kind, {}).get(native_id)
 
 
-def row_values(obj: InventoryObject, maps: IdMaps) -> dict[str, Any]:
-    """Column values for the row of `obj` (without id, provider_id, fingerprint)."""
+def row_values(obj: InventoryObject, maps: IdMaps, now: datetime) -> dict[str, Any]:
+    """Column values for the row of `obj` (without id, provider_id, fingerprint); `now`
+    stamps changed VMs, one value per sync."""
     match obj:
         case ClusterInfo():
             return {"native_id": obj.native_id, "name": obj.name, "datacenter": obj.datacenter}
@@ -107,7 +107,7 @@ def row_values(obj: InventoryObject, maps: IdMaps) -> dict[str, Any]:
                 "instance_uuid": obj.instance_uuid,
                 "annotation": obj.annotation,
                 "tags": sorted(set(obj.tags)),
-                "updated_at": utcnow(),
+                "updated_at": now,
             }
     raise TypeError(f"not an inventory object: {type(obj).__name__}")
 
@@ -115,7 +115,6 @@ def row_values(obj: InventoryObject, maps: IdMaps) -> dict[str, Any]:
 def disk_rows(vm_id: str, disks: Iterable[DiskInfo], maps: IdMaps) -> list[dict[str, Any]]:
     return [
         {
-            "id": new_id(),
             "vm_id": vm_id,
             "position": position,
             "key": disk.key,
@@ -132,7 +131,6 @@ def disk_rows(vm_id: str, disks: Iterable[DiskInfo], maps: IdMaps) -> list[dict[
 def nic_rows(vm_id: str, nics: Iterable[NicInfo], maps: IdMaps) -> list[dict[str, Any]]:
     return [
         {
-            "id": new_id(),
             "vm_id": vm_id,
             "position": nic.order,
             "key": nic.key,

@@ -174,8 +174,16 @@ def sync_provider(rt: Runtime, provider_id: str) -> SyncReport:
     started = time.monotonic()
     with rt.provider_lock(provider_id):
         try:
-            with open_provider(kind, endpoint) as provider:
-                snapshot = provider.list_inventory()
+            # Chunks are written as they arrive, in one transaction: a failure part-way
+            # rolls back to the previous consistent view.
+            with open_provider(kind, endpoint) as provider, rt.sessions.begin() as session:
+                counts = reconcile(session, provider_id, provider.stream_inventory())
+                row = get_provider(session, provider_id)
+                seconds = time.monotonic() - started
+                now = utcnow()
+                row.status, row.status_message = "ok", ""
+                row.last_sync_at = row.last_sync_ok_at = now
+                row.last_sync_seconds = seconds
         except ProviderError as exc:
             record_failure(rt, provider_id, exc)
             log.warning("sync of provider %s failed: %s", provider_id, exc.code)
@@ -185,14 +193,6 @@ def sync_provider(rt: Runtime, provider_id: str) -> SyncReport:
                 retryable=exc.retryable,
                 retry_after_s=30.0 if exc.retryable else None,
             ) from None
-        with rt.sessions.begin() as session:
-            counts = reconcile(session, provider_id, snapshot)
-            row = get_provider(session, provider_id)
-            seconds = time.monotonic() - started
-            now = utcnow()
-            row.status, row.status_message = "ok", ""
-            row.last_sync_at = row.last_sync_ok_at = now
-            row.last_sync_seconds = seconds
         if _reshaped(counts):
             refresh_planner_statistics(rt)
     return SyncReport(provider_id, seconds, counts)

@@ -78,6 +78,12 @@ class Provider(ABC):
     def list_inventory(self) -> InventorySnapshot:
         """Read everything the pool holds, in bulk."""
 
+    def stream_inventory(self) -> Iterator[InventorySnapshot]:
+        """The same inventory as list_inventory, in chunks as it arrives, so a caller can
+        store one chunk while the next is read. An object only references objects of its
+        own or an earlier chunk. By default, one chunk."""
+        yield self.list_inventory()
+
     @abstractmethod
     def watch(self, stop: threading.Event) -> Iterator[list[InventoryChange]]:
         """Yield batches of changes until `stop` is set.

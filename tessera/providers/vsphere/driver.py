@@ -219,10 +219,17 @@ class VSphereProvider(Provider):
                 yield kind, moid, parse.decode_object(el, kind)
 
     def list_inventory(self) -> InventorySnapshot:
+        snap = InventorySnapshot()
+        for chunk in self.stream_inventory():
+            snap.extend(chunk)
+        return snap
+
+    def stream_inventory(self) -> Iterator[InventorySnapshot]:
+        """Hosts, clusters, datastores and networks first, then one chunk per VM page."""
         infra_view = self._view(INFRA_TYPES)
         vm_view = self._view([vim.VirtualMachine])
         try:
-            return self._read_inventory(infra_view, vm_view)
+            yield from self._read_inventory(infra_view, vm_view)
         finally:
             for view in (infra_view, vm_view):
                 try:
@@ -230,7 +237,7 @@ class VSphereProvider(Provider):
                 except Exception as exc:  # the session may be gone; the view dies with it
                     log.debug("DestroyView failed: %s", translate(exc, self.endpoint.password))
 
-    def _read_inventory(self, infra_view: Any, vm_view: Any) -> InventorySnapshot:
+    def _read_inventory(self, infra_view: Any, vm_view: Any) -> Iterator[InventorySnapshot]:
         # VMs are most of the bytes: start them first, read the rest meanwhile.
         vm_pages = self._start_pages(vm_view, {"VirtualMachine": parse.VM_PROPERTIES})
         resolver = parse.Resolver()
@@ -250,9 +257,14 @@ class VSphereProvider(Provider):
                 snap.datastores.append(obj)
             elif isinstance(obj, NetworkInfo):
                 snap.networks.append(obj)
-        for _kind, moid, props in self._objects(vm_pages):
-            snap.vms.append(VMInfo(native_id=moid, **parse.vm_fields(props, resolver)))
-        return snap
+        yield snap
+        for returnval in vm_pages:
+            yield InventorySnapshot(
+                vms=[
+                    VMInfo(native_id=moid, **parse.vm_fields(props, resolver))
+                    for _kind, moid, props in self._objects(iter((returnval,)))
+                ]
+            )
 
     # -- watch -------------------------------------------------------------------------
 

@@ -141,17 +141,15 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("vms", schema=None) as batch_op:
         batch_op.create_index("ix_vms_cpu_id", ["cpu_count", "id"], unique=False)
-        batch_op.create_index("ix_vms_created_id", ["created_at", "id"], unique=False)
         batch_op.create_index("ix_vms_host_name", ["host_id", "name", "id"], unique=False)
         batch_op.create_index("ix_vms_memory_id", ["memory_mib", "id"], unique=False)
         batch_op.create_index("ix_vms_name_id", ["name", "id"], unique=False)
         batch_op.create_index("ix_vms_power_name", ["power_state", "name", "id"], unique=False)
         batch_op.create_index("ix_vms_provider_name", ["provider_id", "name", "id"], unique=False)
-        batch_op.create_index("ix_vms_updated_id", ["updated_at", "id"], unique=False)
 
     op.create_table(
         "vm_disks",
-        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("vm_id", sa.String(length=36), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("key", sa.String(length=64), nullable=False),
@@ -169,7 +167,7 @@ def upgrade() -> None:
 
     op.create_table(
         "vm_nics",
-        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("vm_id", sa.String(length=36), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.Column("key", sa.String(length=64), nullable=False),
@@ -206,13 +204,11 @@ def downgrade() -> None:
 
     op.drop_table("vm_disks")
     with op.batch_alter_table("vms", schema=None) as batch_op:
-        batch_op.drop_index("ix_vms_updated_id")
         batch_op.drop_index("ix_vms_provider_name")
         batch_op.drop_index("ix_vms_power_name")
         batch_op.drop_index("ix_vms_name_id")
         batch_op.drop_index("ix_vms_memory_id")
         batch_op.drop_index("ix_vms_host_name")
-        batch_op.drop_index("ix_vms_created_id")
         batch_op.drop_index("ix_vms_cpu_id")
 
     op.drop_table("vms")
