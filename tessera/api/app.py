@@ -86,6 +86,6 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    for router in (providers.router, inventory.router):
+    for router in (providers.router, providers.kinds_router, inventory.router):
         app.include_router(router, dependencies=[Depends(require_token)])
     return app

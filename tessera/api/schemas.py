@@ -59,6 +59,11 @@ class ProviderPublic(BaseModel):
     )
 
 
+class ProviderKind(BaseModel):
+    kind: str
+    capabilities: dict[str, bool]
+
+
 class SyncResult(BaseModel):
     provider_id: str
     seconds: float

@@ -56,6 +56,14 @@ def provider_list(output: Output = OutputFormat.TABLE) -> None:
     emit(_client().get("/v1/providers"), output, PROVIDER_COLUMNS)
 
 
+@provider_app.command("kinds")
+@reports_errors
+def provider_kinds(output: Output = OutputFormat.TABLE) -> None:
+    """What each kind of pool can do: the drivers' capability flags."""
+    rows = [{"kind": k["kind"], **k["capabilities"]} for k in _client().get("/v1/provider-kinds")]
+    emit(rows, output)
+
+
 @provider_app.command("show")
 @reports_errors
 def provider_show(name: str, output: Output = OutputFormat.TABLE) -> None:

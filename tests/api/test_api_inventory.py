@@ -17,6 +17,7 @@ from tessera.domain.inventory import (
 )
 from tessera.inventory import pools
 from tessera.inventory.reconcile import reconcile
+from tessera.providers import driver_class
 from tessera.runtime import Runtime
 
 
@@ -166,3 +167,10 @@ def test_vm_detail_has_disks_and_nics(api: TestClient, runtime: Runtime) -> None
     assert detail["disks"][0]["size_bytes"] == 1 << 30
     assert detail["nics"][0]["mac"] == "52:54:00:00:01:00"
     assert "native_id" not in detail and "fingerprint" not in detail
+
+
+def test_provider_kinds_come_from_the_drivers(api: TestClient) -> None:
+    kinds = {k["kind"]: k["capabilities"] for k in api.get("/v1/provider-kinds").json()}
+    assert set(kinds) == {"vsphere", "libvirt"}
+    assert kinds["vsphere"]["supports_cbt"] is driver_class("vsphere").capabilities.supports_cbt
+    assert kinds["vsphere"]["supports_dvs"] and not kinds["libvirt"]["supports_dvs"]

@@ -9,12 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tessera.api.deps import RuntimeDep, SessionDep
-from tessera.api.schemas import ErrorBody, ProviderCreate, ProviderPublic, SyncResult
+from tessera.api.schemas import ErrorBody, ProviderCreate, ProviderKind, ProviderPublic, SyncResult
 from tessera.db.rows import ProviderRow, RegionRow, ZoneRow
 from tessera.inventory import pools
-from tessera.providers import driver_class
+from tessera.providers import capability_matrix, driver_class
 
 router = APIRouter(prefix="/v1/providers", tags=["providers"])
+kinds_router = APIRouter(prefix="/v1/provider-kinds", tags=["providers"])
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorBody, "description": "No such provider."},
@@ -120,3 +121,9 @@ def sync_provider(provider_id: str, rt: RuntimeDep) -> SyncResult:
         removed=report.counts.removed,
         unchanged=report.counts.unchanged,
     )
+
+
+@kinds_router.get("", response_model=list[ProviderKind])
+async def list_provider_kinds() -> list[ProviderKind]:
+    """The kinds of pool Tessera can manage and what each can do (its capability flags)."""
+    return [ProviderKind(kind=k, capabilities=c) for k, c in capability_matrix().items()]
