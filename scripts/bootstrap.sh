@@ -7,7 +7,7 @@ APT_PACKAGES=(
   python3 python3-venv python3-dev gcc pkg-config
   golang-go golang-github-vmware-govmomi-dev
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-system libvirt-clients libvirt-dev
-  qemu-system-x86 qemu-utils util-linux procps
+  qemu-system-x86 qemu-utils util-linux procps iproute2 iptables wrk
 )
 
 missing=()
