@@ -11,15 +11,13 @@ first shows the new state or name (polled every 10 ms).
 from __future__ import annotations
 
 import argparse
-import ssl
 import statistics
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
 
 import httpx
-from pyVim.connect import Disconnect, SmartConnect
 from pyVim.task import WaitForTask
 from pyVmomi import vim
 
@@ -41,6 +39,30 @@ def wait_until(
             return time.perf_counter()
         time.sleep(0.01)
     raise TimeoutError(f"{path} did not show {check}={expected} in {timeout_s} s")
+
+
+def measure(client: httpx.Client, si: Any, changes: int) -> list[float]:
+    """Power off and rename running VMs in turn; seconds until the API shows each change."""
+    content = si.RetrieveContent()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    running = [vm for vm in view.view if vm.runtime.powerState == "poweredOn"]
+    view.Destroy()
+    latencies: list[float] = []
+    for index, vm in enumerate(running[:changes]):
+        found = client.get("/v1/vms", params={"name": vm.name, "limit": 5}).json()["items"]
+        vm_id = next(item["id"] for item in found if item["name"] == vm.name)
+        if index % 2 == 0:
+            started = time.perf_counter()
+            task = vm.PowerOffVM_Task()
+            seen = wait_until(client, f"/v1/vms/{vm_id}", "power_state", "stopped")
+        else:
+            new_name = f"renamed-{index}"
+            started = time.perf_counter()
+            task = vm.Rename_Task(new_name)
+            seen = wait_until(client, f"/v1/vms/{vm_id}", "name", new_name)
+        WaitForTask(task)
+        latencies.append(seen - started)
+    return latencies
 
 
 def main() -> None:
@@ -73,39 +95,12 @@ def main() -> None:
             client = httpx.Client(
                 base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}
             )
-            parts = urlsplit(lab.url)
-            si = SmartConnect(
-                host=parts.hostname,
-                port=parts.port,
-                user=lab.username,
-                pwd=lab.password,
-                sslContext=ssl._create_unverified_context(),
-            )
-            content = si.RetrieveContent()
-            view = content.viewManager.CreateContainerView(
-                content.rootFolder, [vim.VirtualMachine], True
-            )
-            running = [vm for vm in view.view if vm.runtime.powerState == "poweredOn"]
             deadline = time.monotonic() + 60
             while client.get("/v1/vms", params={"limit": 1}).json()["items"] == []:
                 assert time.monotonic() < deadline, "the watcher never synced"
                 time.sleep(0.2)
-            for index, vm in enumerate(running[: args.changes]):
-                found = client.get("/v1/vms", params={"name": vm.name, "limit": 5}).json()["items"]
-                vm_id = next(item["id"] for item in found if item["name"] == vm.name)
-                if index % 2 == 0:
-                    started = time.perf_counter()
-                    task = vm.PowerOffVM_Task()
-                    seen = wait_until(client, f"/v1/vms/{vm_id}", "power_state", "stopped")
-                else:
-                    new_name = f"renamed-{index}"
-                    started = time.perf_counter()
-                    task = vm.Rename_Task(new_name)
-                    seen = wait_until(client, f"/v1/vms/{vm_id}", "name", new_name)
-                WaitForTask(task)
-                latencies.append(seen - started)
-            view.Destroy()
-            Disconnect(si)
+            with lab.operator_session() as si:
+                latencies = measure(client, si, args.changes)
         finally:
             if api is not None:
                 api.terminate()

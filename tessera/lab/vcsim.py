@@ -13,13 +13,23 @@ import json
 import os
 import shutil
 import signal
+import ssl
 import subprocess
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pyVim.connect import Disconnect, SmartConnect
 
 from tessera.lab import LabError
+
+# pyVim's connect helpers are untyped; these are their typed handles.
+_smart_connect: Callable[..., Any] = SmartConnect
+_disconnect: Callable[[Any], None] = Disconnect
 
 GOPATH = Path("/usr/share/gocode")
 MAIN_GO = Path(__file__).with_name("vcsim") / "main.go"
@@ -86,6 +96,23 @@ class RunningVcsim:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         stop_pid(self.pid, timeout_s)
+
+    @contextlib.contextmanager
+    def operator_session(self) -> Iterator[Any]:
+        """A pyvmomi ServiceInstance straight to this vCenter: someone working in vCenter
+        itself, behind Tessera's back (tests and benchmarks make changes this way)."""
+        parts = urlsplit(self.url)
+        si = _smart_connect(
+            host=parts.hostname,
+            port=parts.port,
+            user=self.username,
+            pwd=self.password,
+            sslContext=ssl._create_unverified_context(),  # noqa: S323 - the lab cert is self-signed
+        )
+        try:
+            yield si
+        finally:
+            _disconnect(si)
 
 
 def cache_dir() -> Path:

@@ -4,7 +4,6 @@ a pool that fails mid-sync keeps its last consistent inventory."""
 from __future__ import annotations
 
 import re
-import ssl
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -12,7 +11,6 @@ from urllib.parse import urlsplit
 
 import libvirt
 import pytest
-from pyVim.connect import Disconnect, SmartConnect
 from pyVim.task import WaitForTask
 from pyVmomi import vim
 from sqlalchemy import func, select
@@ -26,17 +24,9 @@ from tests.fixtures.netfault import CuttingProxy
 
 @pytest.fixture
 def vc_si(vcsim_fresh: Any) -> Iterator[Any]:
-    """A pyvmomi session straight to the lab vCenter, acting as an operator in vCenter."""
-    parts = urlsplit(vcsim_fresh.url)
-    si = SmartConnect(
-        host=parts.hostname,
-        port=parts.port,
-        user=vcsim_fresh.username,
-        pwd=vcsim_fresh.password,
-        sslContext=ssl._create_unverified_context(),
-    )
-    yield si
-    Disconnect(si)
+    """An operator's pyvmomi session straight to the lab vCenter."""
+    with vcsim_fresh.operator_session() as si:
+        yield si
 
 
 def _vms(si: Any) -> list[Any]:

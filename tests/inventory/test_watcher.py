@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import ssl
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import libvirt
 import pytest
-from pyVim.connect import Disconnect, SmartConnect
 from pyVim.task import WaitForTask
 from pyVmomi import vim
 from sqlalchemy import select
@@ -101,15 +98,7 @@ def test_vsphere_power_off_and_rename_arrive_without_a_sync(
         ),
     ).id
     watchers.start(pid)
-    parts = urlsplit(vcsim_fresh.url)
-    si = SmartConnect(
-        host=parts.hostname,
-        port=parts.port,
-        user=vcsim_fresh.username,
-        pwd=vcsim_fresh.password,
-        sslContext=ssl._create_unverified_context(),
-    )
-    try:
+    with vcsim_fresh.operator_session() as si:
         content = si.RetrieveContent()
         view = content.viewManager.CreateContainerView(
             content.rootFolder, [vim.VirtualMachine], True
@@ -123,5 +112,3 @@ def test_vsphere_power_off_and_rename_arrive_without_a_sync(
         wait_for(lambda: _vm_state(runtime, pid, "renamed-in-vcenter") == "stopped", timeout_s=5)
         assert _vm_state(runtime, pid, name) is None
         view.Destroy()
-    finally:
-        Disconnect(si)
