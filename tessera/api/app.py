@@ -6,6 +6,7 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -14,6 +15,7 @@ from tessera import __version__
 from tessera.api.deps import require_token
 from tessera.api.errors import install_error_handlers
 from tessera.api.routes import inventory, providers
+from tessera.api.schemas import ErrorBody
 from tessera.config import Settings
 from tessera.inventory.watcher import WatchManager
 from tessera.runtime import Runtime, ensure_admin_token
@@ -86,6 +88,11 @@ def create_app(
     def healthz() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
+    common_errors: dict[int | str, dict[str, Any]] = {
+        400: {"model": ErrorBody, "description": "The body could not be parsed."},
+        401: {"model": ErrorBody, "description": "Missing or invalid bearer token."},
+        422: {"model": ErrorBody, "description": "Invalid input; `message` says what."},
+    }
     for router in (providers.router, providers.kinds_router, inventory.router):
-        app.include_router(router, dependencies=[Depends(require_token)])
+        app.include_router(router, dependencies=[Depends(require_token)], responses=common_errors)
     return app
