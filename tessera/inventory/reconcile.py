@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Table, bindparam, delete, insert, select, update
@@ -91,28 +92,32 @@ def _bulk_insert(session: Session, row: type[Any], rows: list[dict[str, Any]]) -
         return
     keys = list(rows[0])
     compiled = insert(table).values({key: bindparam(key) for key in keys}).compile(dialect=dialect)
-    processors = [
-        (key, _reusing_last(table.c[key].type.dialect_impl(dialect).bind_processor(dialect)))
-        for key in keys
-    ]
-    converted = [
-        {key: values[key] if proc is None else proc(values[key]) for key, proc in processors}
-        for values in rows
-    ]
     order = compiled.positiontup
-    params: list[Any] = (
-        converted if order is None else [tuple(item[key] for key in order) for item in converted]
-    )
+    if order is None or len(order) < 2:
+        raise TypeError("expected a positional INSERT of several columns")
+    processors = [
+        (index, _reusing_last(processor))
+        for index, key in enumerate(order)
+        if (processor := table.c[key].type.dialect_impl(dialect).bind_processor(dialect))
+    ]
+    params: list[Any] = list(map(itemgetter(*order), rows))
+    if processors:
+        params = [_processed(values, processors) for values in params]
     connection.exec_driver_sql(str(compiled), params)
 
 
-def _reusing_last(
-    processor: Callable[[Any], Any] | None,
-) -> Callable[[Any], Any] | None:
+def _processed(
+    values: tuple[Any, ...], processors: list[tuple[int, Callable[[Any], Any]]]
+) -> tuple[Any, ...]:
+    out = list(values)
+    for index, process in processors:
+        out[index] = process(out[index])
+    return tuple(out)
+
+
+def _reusing_last(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """The processor, skipping the work when a column repeats the previous row's value
     (the sync's one timestamp, most booleans)."""
-    if processor is None:
-        return None
     last: list[Any] = [object(), None]
 
     def process(value: Any) -> Any:

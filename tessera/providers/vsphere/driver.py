@@ -1,7 +1,7 @@
 """The vSphere provider: pyvmomi for the session and small calls, raw SOAP for bulk reads.
 
 Inventory is one ContainerView per read and RetrievePropertiesEx pages fetched by a
-background thread, so vCenter builds page N+1 while we parse page N (parse.py). watch()
+background thread, so vCenter builds page N+1 while we decode page N (scan.py). watch()
 is a private PropertyCollector with a filter over the same view and WaitForUpdatesEx.
 """
 
@@ -30,11 +30,10 @@ from tessera.domain.inventory import (
     ObjectRemoved,
     ObjectUpdated,
     ObjectUpserted,
-    VMInfo,
 )
 from tessera.providers.base import Capabilities, Endpoint, Provider, ProviderAbout
 from tessera.providers.faults import ProviderError
-from tessera.providers.vsphere import parse
+from tessera.providers.vsphere import parse, scan
 from tessera.providers.vsphere.faults import translate
 from tessera.providers.vsphere.soap import VIM, MoRef, SoapClient, filter_spec_xml, token_of
 
@@ -56,7 +55,6 @@ INFRA_TYPES = [
 ]
 # Within one batch, context objects first so VMs can name their networks.
 _ORDER = {t: i for i, t in enumerate(parse.INFRA_PROPERTIES)} | {"VirtualMachine": 99}
-_OBJECTS = VIM + "objects"
 _RETURNVAL = VIM + "returnval"
 _FILTER_SET = VIM + "filterSet"
 _OBJECT_SET = VIM + "objectSet"
@@ -164,13 +162,16 @@ class VSphereProvider(Provider):
     # -- inventory ---------------------------------------------------------------------
 
     def _start_pages(
-        self, view: Any, properties: Mapping[str, Sequence[str]]
-    ) -> Iterator[etree._Element]:
-        """Start reading RetrievePropertiesEx pages now; iterate for `returnval` elements.
+        self,
+        view: Any,
+        properties: Mapping[str, Sequence[str]],
+        decode: Callable[[bytes], list[parse.ObjectProps]],
+    ) -> Iterator[list[parse.ObjectProps]]:
+        """Start reading RetrievePropertiesEx pages now; iterate for their decoded objects.
 
-        A thread asks for the next page as soon as the previous one arrived and builds the
-        tree (lxml parses without the GIL), so vCenter, the XML parser and our decoding
-        run at the same time."""
+        A thread asks for the next page as soon as the previous one arrived, then decodes
+        it, so vCenter works while we decode, and our decoding overlaps the database
+        writes of the previous page (SQLite releases the GIL while it works)."""
         client = self._soap()
         this = self._collector().xml("_this")
         spec = filter_spec_xml(MoRef("ContainerView", view._moId), properties)
@@ -178,10 +179,11 @@ class VSphereProvider(Provider):
             f"{this}<specSet>{spec}</specSet>"
             f"<options><maxObjects>{self.page_size}</maxObjects></options>"
         )
-        pages: queue.SimpleQueue[etree._Element | ProviderError | None] = queue.SimpleQueue()
+        pages: queue.SimpleQueue[list[parse.ObjectProps] | ProviderError | None] = (
+            queue.SimpleQueue()
+        )
 
         def fetch() -> None:
-            # Ask for page N+1 before trimming page N, so vCenter works while we do.
             try:
                 client.send("RetrievePropertiesEx", first)
                 while True:
@@ -192,11 +194,7 @@ class VSphereProvider(Provider):
                             "ContinueRetrievePropertiesEx",
                             f"{this}<token>{escape(token)}</token>",
                         )
-                    returnval = etree.fromstring(parse.strip_unused_devices(page))[0][0].find(
-                        _RETURNVAL
-                    )
-                    if returnval is not None:
-                        pages.put(returnval)
+                    pages.put(decode(page))
                     if token is None:
                         break
                 pages.put(None)
@@ -210,13 +208,6 @@ class VSphereProvider(Provider):
         worker = threading.Thread(target=fetch, name="vsphere-pages", daemon=True)
         worker.start()
         return _drain(pages, worker)
-
-    @staticmethod
-    def _objects(pages: Iterator[etree._Element]) -> Iterator[tuple[str, str, dict[str, Any]]]:
-        for returnval in pages:
-            for el in returnval.iterchildren(_OBJECTS):
-                kind, moid = parse.obj_of(el)
-                yield kind, moid, parse.decode_object(el, kind)
 
     def list_inventory(self) -> InventorySnapshot:
         snap = InventorySnapshot()
@@ -239,9 +230,15 @@ class VSphereProvider(Provider):
 
     def _read_inventory(self, infra_view: Any, vm_view: Any) -> Iterator[InventorySnapshot]:
         # VMs are most of the bytes: start them first, read the rest meanwhile.
-        vm_pages = self._start_pages(vm_view, {"VirtualMachine": parse.VM_PROPERTIES})
+        vm_pages = self._start_pages(
+            vm_view, {"VirtualMachine": parse.VM_PROPERTIES}, scan.read_vm_page
+        )
         resolver = parse.Resolver()
-        infra = list(self._objects(self._start_pages(infra_view, parse.INFRA_PROPERTIES)))
+        infra = [
+            obj
+            for page in self._start_pages(infra_view, parse.INFRA_PROPERTIES, parse.decode_page)
+            for obj in page
+        ]
         for kind, moid, props in infra:
             resolver.learn(kind, moid, props)
         snap = InventorySnapshot()
@@ -258,12 +255,9 @@ class VSphereProvider(Provider):
             elif isinstance(obj, NetworkInfo):
                 snap.networks.append(obj)
         yield snap
-        for returnval in vm_pages:
+        for page in vm_pages:
             yield InventorySnapshot(
-                vms=[
-                    VMInfo(native_id=moid, **parse.vm_fields(props, resolver))
-                    for _kind, moid, props in self._objects(iter((returnval,)))
-                ]
+                vms=[parse.build_vm(moid, props, resolver) for _kind, moid, props in page]
             )
 
     # -- watch -------------------------------------------------------------------------
@@ -307,8 +301,9 @@ class VSphereProvider(Provider):
 
 
 def _drain(
-    pages: queue.SimpleQueue[etree._Element | ProviderError | None], worker: threading.Thread
-) -> Iterator[etree._Element]:
+    pages: queue.SimpleQueue[list[parse.ObjectProps] | ProviderError | None],
+    worker: threading.Thread,
+) -> Iterator[list[parse.ObjectProps]]:
     while True:
         item = pages.get()
         if item is None:
