@@ -24,6 +24,15 @@ class Settings(BaseSettings):
     api_token: str | None = Field(default=None, description="Token the CLI sends.")
     watch_enabled: bool = Field(default=True, description="Run inventory watchers in-process.")
     resync_interval_s: float = Field(default=600.0, ge=5.0)
+    cpu_allocation_ratio: float = Field(
+        default=4.0, gt=0, le=100, description="vCPUs the scheduler may promise per core."
+    )
+    ram_allocation_ratio: float = Field(
+        default=1.0, gt=0, le=100, description="RAM overcommit; 1.0 promises only what exists."
+    )
+    disk_allocation_ratio: float = Field(
+        default=1.0, gt=0, le=100, description="Datastore overcommit for thin disks."
+    )
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tessera import __version__
 from tessera.api.deps import require_token
 from tessera.api.errors import install_error_handlers
-from tessera.api.routes import inventory, providers
+from tessera.api.routes import inventory, placement, providers
 from tessera.api.schemas import ErrorBody
 from tessera.config import Settings
 from tessera.inventory.watcher import WatchManager
@@ -93,6 +93,11 @@ def create_app(
         401: {"model": ErrorBody, "description": "Missing or invalid bearer token."},
         422: {"model": ErrorBody, "description": "Invalid input; `message` says what."},
     }
-    for router in (providers.router, providers.kinds_router, inventory.router):
+    for router in (
+        providers.router,
+        providers.kinds_router,
+        inventory.router,
+        placement.router,
+    ):
         app.include_router(router, dependencies=[Depends(require_token)], responses=common_errors)
     return app

@@ -194,3 +194,97 @@ class DatastorePage(BaseModel):
 class NetworkPage(BaseModel):
     items: list[NetworkPublic]
     next_cursor: str | None
+
+
+class PlacementDryRun(BaseModel):
+    """What to place; pools, zones and groups by name or id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vcpus: int = Field(ge=1, le=4096)
+    memory_mib: int = Field(ge=1, le=1 << 26)
+    disk_gib: float = Field(default=0, ge=0, le=1 << 20)
+    zone: str | None = Field(
+        default=None, min_length=1, max_length=130, description="Zone name, region/zone, or id."
+    )
+    provider: str | None = Field(default=None, min_length=1, max_length=128)
+    capabilities: list[str] = Field(
+        default_factory=list, max_length=32, description="Flags every candidate must have."
+    )
+    networks: list[str] = Field(
+        default_factory=list, max_length=64, description="Network ids to reach."
+    )
+    group: str | None = Field(default=None, min_length=1, max_length=128)
+    strategy: Literal["spread", "pack"] = "spread"
+    cpu_allocation_ratio: float | None = Field(default=None, gt=0, le=100)
+    ram_allocation_ratio: float | None = Field(default=None, gt=0, le=100)
+    disk_allocation_ratio: float | None = Field(default=None, gt=0, le=100)
+    exclude: list[str] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Candidate ids not to consider, such as a migrating VM's current one.",
+    )
+
+
+class PlacementDatastore(BaseModel):
+    id: str
+    name: str
+    capacity_bytes: int
+    free_bytes: int
+
+
+class PlacementCandidate(BaseModel):
+    """A host, or a cluster (whose own scheduler, vSphere DRS, then picks the host)."""
+
+    id: str
+    name: str
+    kind: Literal["host", "cluster"]
+    provider_id: str
+    provider_name: str
+    provider_kind: str
+    zone_id: str
+    zone: str
+    hosts: int
+    cpu_cores: int
+    vcpus_used: int
+    memory_mib: int
+    memory_mib_used: int
+    in_maintenance: bool
+    connected: bool
+
+
+class RankedPlacementCandidate(PlacementCandidate):
+    score: float = Field(description="Higher is better for the strategy, from 0 to 1.")
+
+
+class PlacementReason(BaseModel):
+    filter: str
+    reason: str
+
+
+class RejectedPlacementCandidate(PlacementCandidate):
+    reasons: list[PlacementReason]
+
+
+class PlacementDecision(BaseModel):
+    summary: str
+    chosen: PlacementCandidate | None
+    datastore: PlacementDatastore | None
+    ranked: list[RankedPlacementCandidate] = Field(description="Candidates that fit, best first.")
+    rejected: list[RejectedPlacementCandidate]
+    rejected_by: dict[str, int] = Field(description="Candidates each filter turned down.")
+
+
+class PlacementGroupCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    policy: Literal["affinity", "anti-affinity"]
+
+
+class PlacementGroupPublic(BaseModel):
+    id: str
+    name: str
+    policy: Literal["affinity", "anti-affinity"]
+    members: list[str] = Field(description="Ids of the VMs in the group.")
+    created_at: datetime

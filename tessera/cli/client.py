@@ -8,6 +8,7 @@ import httpx
 
 from tessera.cli.errors import (
     EXIT_API_UNREACHABLE,
+    EXIT_CONFLICT,
     EXIT_UNEXPECTED,
     HTTP_EXIT_CODES,
     CliError,
@@ -54,5 +55,16 @@ class ApiClient:
     def post(self, path: str, body: Any = None) -> Any:
         return self.request("POST", path, json=body)
 
+    def put(self, path: str, body: Any = None) -> Any:
+        return self.request("PUT", path, json=body)
+
     def delete(self, path: str) -> Any:
         return self.request("DELETE", path)
+
+
+def find_vm_id(client: ApiClient, vm: str) -> str:
+    """A VM's id from its exact name when unique; anything else is taken as an id."""
+    matches = [i for i in client.get("/v1/vms", name=vm, limit=1000)["items"] if i["name"] == vm]
+    if len(matches) > 1:
+        raise CliError(f"{len(matches)} VMs are named {vm!r}; give the id", EXIT_CONFLICT)
+    return str(matches[0]["id"]) if matches else vm

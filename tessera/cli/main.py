@@ -13,9 +13,10 @@ from typing import Annotated, Any
 import typer
 
 from tessera.cli import lab as lab_cli
-from tessera.cli.client import ApiClient
-from tessera.cli.errors import EXIT_CONFLICT, EXIT_NOT_FOUND, CliError, reports_errors
-from tessera.cli.output import OutputFormat, console, emit, err_console
+from tessera.cli import placement as placement_cli
+from tessera.cli.client import ApiClient, find_vm_id
+from tessera.cli.errors import EXIT_NOT_FOUND, CliError, reports_errors
+from tessera.cli.output import Output, OutputFormat, console, emit, err_console
 from tessera.config import Settings
 
 app = typer.Typer(
@@ -30,9 +31,7 @@ vm_app = typer.Typer(help="Virtual machines across every pool.", no_args_is_help
 app.add_typer(provider_app, name="provider")
 app.add_typer(vm_app, name="vm")
 app.add_typer(lab_cli.app, name="lab")
-
-
-Output = Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")]
+app.add_typer(placement_cli.app, name="placement")
 
 
 def _client() -> ApiClient:
@@ -210,13 +209,7 @@ def vm_list(
 def vm_show(vm: str, output: Output = OutputFormat.TABLE) -> None:
     """Show a VM (by id, or by exact name when unique) with its disks and NICs."""
     client = _client()
-    vm_id = vm
-    matches = [i for i in client.get("/v1/vms", name=vm, limit=1000)["items"] if i["name"] == vm]
-    if len(matches) > 1:
-        raise CliError(f"{len(matches)} VMs are named {vm!r}; give the id", EXIT_CONFLICT)
-    if matches:
-        vm_id = matches[0]["id"]
-    emit(client.get(f"/v1/vms/{vm_id}"), output)
+    emit(client.get(f"/v1/vms/{find_vm_id(client, vm)}"), output)
 
 
 @app.command()

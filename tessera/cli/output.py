@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 import yaml
 from rich.console import Console
 from rich.table import Table
@@ -19,6 +20,9 @@ class OutputFormat(StrEnum):
     TABLE = "table"
     JSON = "json"
     YAML = "yaml"
+
+
+Output = Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")]
 
 
 def emit(data: Any, fmt: OutputFormat, columns: Sequence[str] = ()) -> None:

@@ -202,3 +202,27 @@ class VMTagRow(Base):
 
     vm_id: Mapped[str] = mapped_column(ForeignKey("vms.id", ondelete="CASCADE"), primary_key=True)
     tag: Mapped[str] = mapped_column(String(128), primary_key=True)
+
+
+class PlacementGroupRow(Base):
+    """A named set of VMs the scheduler keeps together (affinity) or apart (anti-affinity)."""
+
+    __tablename__ = "placement_groups"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    policy: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PlacementGroupMemberRow(Base):
+    """A VM in a placement group; it leaves the group when the VM leaves the inventory."""
+
+    __tablename__ = "placement_group_members"
+
+    group_id: Mapped[str] = mapped_column(
+        ForeignKey("placement_groups.id", ondelete="CASCADE"), primary_key=True
+    )
+    vm_id: Mapped[str] = mapped_column(
+        ForeignKey("vms.id", ondelete="CASCADE"), primary_key=True, index=True
+    )

@@ -1,0 +1,1 @@
+"""Placement: choose the pool, host or cluster, and datastore for a VM, and explain why."""

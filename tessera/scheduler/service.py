@@ -1,0 +1,229 @@
+"""Placement services: dry runs over the live inventory, and placement groups.
+
+Names in a request (zone, pool, group) are resolved here; a reference to something that
+does not exist makes the request invalid (InvalidInputError), while an unknown id in a
+route's path is NotFoundError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tessera.config import Settings
+from tessera.db.rows import (
+    NetworkRow,
+    PlacementGroupMemberRow,
+    PlacementGroupRow,
+    ProviderRow,
+    RegionRow,
+    VMRow,
+    ZoneRow,
+)
+from tessera.errors import ConflictError, InvalidInputError, NotFoundError
+from tessera.runtime import Runtime
+from tessera.scheduler.inventory import load_candidates
+from tessera.scheduler.model import (
+    GroupPolicy,
+    Overcommit,
+    PlacementGroup,
+    PlacementRequest,
+    Strategy,
+)
+from tessera.scheduler.scheduler import Decision, place
+
+
+@dataclass(frozen=True)
+class PlacementSpec:
+    """A placement request as a caller states it: pools, zones and groups by name or id,
+    allocation ratios defaulting to the settings'."""
+
+    vcpus: int
+    memory_mib: int
+    disk_gib: float = 0
+    zone: str | None = None
+    provider: str | None = None
+    capabilities: tuple[str, ...] = ()
+    networks: tuple[str, ...] = ()
+    group: str | None = None
+    strategy: Strategy = Strategy.SPREAD
+    cpu_allocation_ratio: float | None = None
+    ram_allocation_ratio: float | None = None
+    disk_allocation_ratio: float | None = None
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GroupView:
+    id: str
+    name: str
+    policy: GroupPolicy
+    members: list[str]
+    created_at: datetime
+
+
+def dry_run(session: Session, settings: Settings, spec: PlacementSpec) -> Decision:
+    """Where `spec` would be placed now, and why every other candidate would not."""
+    loaded = load_candidates(session)
+    known = {c.id for c in loaded.candidates}
+    unknown = sorted(set(spec.exclude) - known)
+    if unknown:
+        raise InvalidInputError(f"exclude: no candidate (host or cluster) {', '.join(unknown)}")
+    group = None
+    if spec.group is not None:
+        row = _find_group(session, spec.group, InvalidInputError)
+        held = session.scalars(
+            select(VMRow.host_id)
+            .join(PlacementGroupMemberRow, PlacementGroupMemberRow.vm_id == VMRow.id)
+            .where(PlacementGroupMemberRow.group_id == row.id, VMRow.host_id.is_not(None))
+        )
+        group = PlacementGroup(
+            row.name,
+            GroupPolicy(row.policy),
+            frozenset(loaded.candidate_of_host[h] for h in held if h in loaded.candidate_of_host),
+        )
+    request = PlacementRequest(
+        vcpus=spec.vcpus,
+        memory_mib=spec.memory_mib,
+        disk_gib=spec.disk_gib,
+        zone=_zone_id(session, spec.zone) if spec.zone is not None else None,
+        provider_id=_provider_id(session, spec.provider) if spec.provider is not None else None,
+        capabilities=frozenset(spec.capabilities),
+        networks=_network_ids(session, spec.networks),
+        group=group,
+        strategy=spec.strategy,
+        overcommit=Overcommit(
+            cpu=_or(spec.cpu_allocation_ratio, settings.cpu_allocation_ratio),
+            ram=_or(spec.ram_allocation_ratio, settings.ram_allocation_ratio),
+            disk=_or(spec.disk_allocation_ratio, settings.disk_allocation_ratio),
+        ),
+        exclude=frozenset(spec.exclude),
+    )
+    return place(request, loaded.candidates)
+
+
+def _or(given: float | None, default: float) -> float:
+    return default if given is None else given
+
+
+def _zone_id(session: Session, zone: str) -> str:
+    """A zone by id, name, or region/name when the name is used in several regions."""
+    region, _, name = zone.rpartition("/")
+    query = select(ZoneRow.id).join(RegionRow, RegionRow.id == ZoneRow.region_id)
+    if region:
+        query = query.where(RegionRow.name == region, ZoneRow.name == name)
+    else:
+        query = query.where(or_(ZoneRow.id == zone, ZoneRow.name == zone))
+    found = list(session.scalars(query))
+    if not found:
+        raise InvalidInputError(f"zone: no zone {zone!r}")
+    if len(found) > 1:
+        raise InvalidInputError(f"zone: {zone!r} is in several regions; give region/zone")
+    return found[0]
+
+
+def _provider_id(session: Session, provider: str) -> str:
+    found = session.scalar(
+        select(ProviderRow.id).where(or_(ProviderRow.id == provider, ProviderRow.name == provider))
+    )
+    if found is None:
+        raise InvalidInputError(f"provider: no pool {provider!r}")
+    return found
+
+
+def _network_ids(session: Session, networks: tuple[str, ...]) -> frozenset[str]:
+    wanted = frozenset(networks)
+    if not wanted:
+        return wanted
+    found = set(session.scalars(select(NetworkRow.id).where(NetworkRow.id.in_(wanted))))
+    unknown = sorted(wanted - found)
+    if unknown:
+        raise InvalidInputError(f"networks: no network {', '.join(unknown)}")
+    return wanted
+
+
+def _find_group(
+    session: Session, name_or_id: str, missing: type[NotFoundError | InvalidInputError]
+) -> PlacementGroupRow:
+    row = session.scalar(
+        select(PlacementGroupRow).where(
+            or_(PlacementGroupRow.id == name_or_id, PlacementGroupRow.name == name_or_id)
+        )
+    )
+    if row is None:
+        raise missing(f"placement group {name_or_id!r} not found")
+    return row
+
+
+def _view(session: Session, row: PlacementGroupRow) -> GroupView:
+    members = session.scalars(
+        select(PlacementGroupMemberRow.vm_id)
+        .where(PlacementGroupMemberRow.group_id == row.id)
+        .order_by(PlacementGroupMemberRow.vm_id)
+    )
+    return GroupView(row.id, row.name, GroupPolicy(row.policy), list(members), row.created_at)
+
+
+def list_groups(session: Session) -> list[GroupView]:
+    rows = session.scalars(select(PlacementGroupRow).order_by(PlacementGroupRow.name))
+    members: dict[str, list[str]] = {}
+    for group_id, vm_id in session.execute(
+        select(PlacementGroupMemberRow.group_id, PlacementGroupMemberRow.vm_id).order_by(
+            PlacementGroupMemberRow.vm_id
+        )
+    ):
+        members.setdefault(group_id, []).append(vm_id)
+    return [
+        GroupView(r.id, r.name, GroupPolicy(r.policy), members.get(r.id, []), r.created_at)
+        for r in rows
+    ]
+
+
+def get_group(session: Session, name_or_id: str) -> GroupView:
+    return _view(session, _find_group(session, name_or_id, NotFoundError))
+
+
+def create_group(rt: Runtime, name: str, policy: GroupPolicy) -> GroupView:
+    try:
+        with rt.sessions.begin() as session:
+            if session.scalar(select(PlacementGroupRow.id).where(PlacementGroupRow.name == name)):
+                raise ConflictError(f"a placement group named {name!r} already exists")
+            row = PlacementGroupRow(name=name, policy=policy.value)
+            session.add(row)
+            session.flush()
+            return _view(session, row)
+    except IntegrityError:  # created by someone else between the check and the insert
+        raise ConflictError(f"a placement group named {name!r} already exists") from None
+
+
+def delete_group(rt: Runtime, name_or_id: str) -> None:
+    with rt.sessions.begin() as session:
+        session.delete(_find_group(session, name_or_id, NotFoundError))
+
+
+def add_member(rt: Runtime, name_or_id: str, vm_id: str) -> GroupView:
+    """Put a VM in a group; doing it again changes nothing."""
+    with rt.sessions.begin() as session:
+        row = _find_group(session, name_or_id, NotFoundError)
+        if session.get(VMRow, vm_id) is None:
+            raise NotFoundError(f"VM {vm_id} not found")
+        if session.get(PlacementGroupMemberRow, (row.id, vm_id)) is None:
+            session.add(PlacementGroupMemberRow(group_id=row.id, vm_id=vm_id))
+            session.flush()
+        return _view(session, row)
+
+
+def remove_member(rt: Runtime, name_or_id: str, vm_id: str) -> None:
+    with rt.sessions.begin() as session:
+        row = _find_group(session, name_or_id, NotFoundError)
+        gone = session.execute(
+            delete(PlacementGroupMemberRow).where(
+                PlacementGroupMemberRow.group_id == row.id, PlacementGroupMemberRow.vm_id == vm_id
+            )
+        )
+        if not getattr(gone, "rowcount", 0):
+            raise NotFoundError(f"VM {vm_id} is not in placement group {row.name}")
