@@ -52,9 +52,15 @@ class ProviderTimeout(ProviderError):
 
 
 class ProviderUnsupported(ProviderError):
-    """The provider cannot do this at all (see its capability flags)."""
+    """The provider cannot do this at all; `capability` names the flag that says so."""
 
     code = "unsupported"
+
+    def __init__(
+        self, message: str, *, detail: str | None = None, capability: str | None = None
+    ) -> None:
+        super().__init__(message, detail=detail)
+        self.capability = capability
 
 
 class ProviderInvalidRequest(ProviderError):

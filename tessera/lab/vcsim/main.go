@@ -130,10 +130,21 @@ func (a *macAllocator) UpdateObject(obj mo.Reference, changes []types.PropertyCh
 	}
 	for _, c := range changes {
 		if c.Name == "config.hardware.device" {
+			keepDeviceOrder(vm)
 			a.fixMACs(vm)
 			return
 		}
 	}
+}
+
+// keepDeviceOrder undoes the simulator's habit of moving an edited device to the end of
+// the list (its edit is a remove and an add): vCenter keeps a device in place, and NIC
+// order is what guests see. Keys grow as devices are added, so key order is that place.
+func keepDeviceOrder(vm *mo.VirtualMachine) {
+	devices := vm.Config.Hardware.Device
+	sort.SliceStable(devices, func(i, j int) bool {
+		return devices[i].GetVirtualDevice().Key < devices[j].GetVirtualDevice().Key
+	})
 }
 
 func (a *macAllocator) fixMACs(vm *mo.VirtualMachine) {
@@ -171,6 +182,60 @@ func (a *macAllocator) fixMACs(vm *mo.VirtualMachine) {
 			}
 		}
 	}
+}
+
+// snapshotHardware makes RevertToSnapshot restore the VM's hardware (CPU, memory,
+// devices) as vCenter does; the simulator only moves snapshot.currentSnapshot. It keeps a
+// copy of the hardware each snapshot was taken with and applies it when a revert sets
+// currentSnapshot alone (create sets it with the tree, or to a snapshot of the current
+// hardware; remove always sends the tree too).
+type snapshotHardware struct {
+	mu    sync.Mutex
+	saved map[types.ManagedObjectReference]types.VirtualHardware
+}
+
+func (s *snapshotHardware) Reference() types.ManagedObjectReference {
+	return types.ManagedObjectReference{Type: "TesseraSnapshotHardware", Value: "snapshot-hardware"}
+}
+
+func (s *snapshotHardware) PutObject(obj mo.Reference) {
+	snap, ok := obj.(*simulator.VirtualMachineSnapshot)
+	if !ok {
+		return
+	}
+	hw := snap.Config.Hardware
+	hw.Device = append([]types.BaseVirtualDevice(nil), hw.Device...) // reconfigure replaces devices, never edits them
+	s.mu.Lock()
+	s.saved[snap.Self] = hw
+	s.mu.Unlock()
+}
+
+func (s *snapshotHardware) RemoveObject(ref types.ManagedObjectReference) {
+	s.mu.Lock()
+	delete(s.saved, ref)
+	s.mu.Unlock()
+}
+
+func (s *snapshotHardware) UpdateObject(obj mo.Reference, changes []types.PropertyChange) {
+	vm, ok := obj.(*mo.VirtualMachine)
+	if !ok || len(changes) != 1 || changes[0].Name != "snapshot.currentSnapshot" {
+		return
+	}
+	ref, ok := changes[0].Val.(types.ManagedObjectReference)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	hw, found := s.saved[ref]
+	s.mu.Unlock()
+	if !found {
+		return
+	}
+	simulator.Map.Update(vm, []types.PropertyChange{
+		{Name: "config.hardware.numCPU", Val: hw.NumCPU},
+		{Name: "config.hardware.memoryMB", Val: hw.MemoryMB},
+		{Name: "config.hardware.device", Val: append([]types.BaseVirtualDevice(nil), hw.Device...)},
+	})
 }
 
 // pagedCollector adds what this simulator version lacks for bulk readers:
@@ -643,6 +708,7 @@ func main() {
 	macs := newMacAllocator(o.instanceUUID)
 	setDVPortgroupVLANs(o)
 	simulator.Map.AddHandler(macs)
+	simulator.Map.AddHandler(&snapshotHardware{saved: map[types.ManagedObjectReference]types.VirtualHardware{}})
 	createVMs(ctx, client, o, collectLabs(ctx, client, o), macs)
 	fixDatastores()
 

@@ -37,11 +37,12 @@ from tessera.domain.inventory import (
     PowerState,
     VMInfo,
 )
-from tessera.providers.base import Capabilities, Endpoint, Provider, ProviderAbout
+from tessera.providers.base import Capabilities, Endpoint, ProviderAbout
 from tessera.providers.faults import ProviderError, ProviderUnreachable
 from tessera.providers.libvirt import domxml
 from tessera.providers.libvirt.events import ensure_event_loop
 from tessera.providers.libvirt.faults import translate
+from tessera.providers.libvirt.vmops import LibvirtVMOps
 
 _POWER: dict[int, PowerState] = {
     libvirt.VIR_DOMAIN_NOSTATE: PowerState.UNKNOWN,
@@ -68,8 +69,11 @@ _R = TypeVar("_R")
 _Pending = tuple[ObjectKind, str]
 
 
-def power_state(state: int) -> PowerState:
-    """libvirt's virDomainState in Tessera's vocabulary."""
+def power_state(state: int, reason: int = 0) -> PowerState:
+    """libvirt's virDomainState in Tessera's vocabulary; a domain shut off by managedsave
+    (our suspend) is suspended."""
+    if state == libvirt.VIR_DOMAIN_SHUTOFF and reason == libvirt.VIR_DOMAIN_SHUTOFF_SAVED:
+        return PowerState.SUSPENDED
     return _POWER.get(state, PowerState.UNKNOWN)
 
 
@@ -129,14 +133,15 @@ class _Volumes:
             raise
 
 
-class LibvirtProvider(Provider):
+class LibvirtProvider(LibvirtVMOps):
     """A libvirt host (QEMU/KVM, or libvirt's test driver) reached by a libvirt URI."""
 
     kind: ClassVar[str] = "libvirt"
+    # Why templates and migration are off: see vmops.py.
     capabilities: ClassVar[Capabilities] = Capabilities(
         supports_snapshots=True,
-        supports_live_migration=True,
-        supports_cold_migration=True,
+        supports_live_migration=False,
+        supports_cold_migration=False,
         supports_cbt=False,
         supports_dvs=False,
         supports_templates=False,
@@ -145,6 +150,13 @@ class LibvirtProvider(Provider):
         supports_hot_add_nic=True,
         supports_hot_add_disk=True,
         supports_push_events=True,
+        supports_vm_create=True,
+        supports_power_ops=True,
+        supports_suspend=True,
+        supports_rename=True,
+        supports_resize=True,
+        supports_nic_edit=True,
+        supports_disk_edit=True,
     )
 
     def __init__(self, endpoint: Endpoint) -> None:
@@ -260,11 +272,8 @@ class LibvirtProvider(Provider):
             xmls = _in_parallel(lambda item: item[0].XMLDesc(0), all_stats)
             for (_dom, stats), xml in zip(all_stats, xmls, strict=True):
                 doc = domxml.parse_domain(xml)
-                vms.append(
-                    self._vm(
-                        doc, int(stats.get("state.state", 0)), _block_sizes(stats), volumes, net_ids
-                    )
-                )
+                state = (int(stats.get("state.state", 0)), int(stats.get("state.reason", 0)))
+                vms.append(self._vm(doc, state, _block_sizes(stats), volumes, net_ids))
             networks += [self._bridge(name) for name in _bare_bridges(vms)]
             return InventorySnapshot(
                 hosts=[self._host(conn)], datastores=datastores, networks=networks, vms=vms
@@ -316,7 +325,7 @@ class LibvirtProvider(Provider):
     def _vm(
         self,
         doc: domxml.DomainDoc,
-        state: int,
+        state: tuple[int, int],
         block_sizes: dict[str, int],
         volumes: _Volumes,
         net_ids: dict[str, str],
@@ -337,7 +346,7 @@ class LibvirtProvider(Provider):
         return VMInfo(
             native_id=doc.uuid,
             name=doc.name,
-            power_state=power_state(state),
+            power_state=power_state(*state),
             cpu_count=doc.cpu_count,
             memory_mib=doc.memory_mib,
             guest_os=doc.guest_os,
@@ -348,6 +357,14 @@ class LibvirtProvider(Provider):
             disks=tuple(disks),
             nics=tuple(_nic(nic, net_ids) for nic in doc.nics),
         )
+
+    def _read_vm(self, conn: libvirt.virConnect, dom: libvirt.virDomain) -> VMInfo:
+        """One domain as list_inventory reports it (live XML while it runs)."""
+        state, reason = dom.state()
+        doc = domxml.parse_domain(dom.XMLDesc(0))
+        sizes = _live_block_sizes(dom, doc) if dom.isActive() else {}
+        nets = {n.name(): n.UUIDString() for n in conn.listAllNetworks()}
+        return self._vm(doc, (state, reason), sizes, _Volumes(conn), nets)
 
     # -- watch ---------------------------------------------------------------------
 
@@ -403,12 +420,7 @@ class LibvirtProvider(Provider):
         and so comes back as an upsert under its new name)."""
         try:
             if kind is ObjectKind.VM:
-                dom = conn.lookupByUUIDString(key)
-                state = dom.state()[0]
-                doc = domxml.parse_domain(dom.XMLDesc(0))
-                sizes = _live_block_sizes(dom, doc) if dom.isActive() else {}
-                nets = {n.name(): n.UUIDString() for n in conn.listAllNetworks()}
-                return ObjectUpserted(kind, self._vm(doc, state, sizes, _Volumes(conn), nets))
+                return ObjectUpserted(kind, self._read_vm(conn, conn.lookupByUUIDString(key)))
             if kind is ObjectKind.NETWORK:
                 return ObjectUpserted(kind, self._network(conn.networkLookupByUUIDString(key)))
             pool = conn.storagePoolLookupByUUIDString(key)
