@@ -23,10 +23,10 @@ import time
 from pathlib import Path
 
 from bench.common import machine, record
-from bench.vsphere_parse import naive, raw_pages
+from bench.vsphere_parse import large_lab, naive, raw_pages
 from tessera.config import Settings
 from tessera.inventory import pools
-from tessera.lab.vcsim import VcsimSpec, start_vcsim
+from tessera.lab.vcsim import start_vcsim
 from tessera.providers.base import Endpoint
 from tessera.providers.vsphere import VSphereProvider
 from tessera.runtime import Runtime
@@ -73,16 +73,7 @@ def main() -> None:
         child(*args.child)
         return
     with tempfile.TemporaryDirectory(prefix="tessera-bench-") as tmp:
-        spec = VcsimSpec(
-            vms=args.vms,
-            clusters=4,
-            hosts_per_cluster=8,
-            standalone_hosts=4,
-            datastores=4,
-            dvs_portgroups=8,
-            standard_portgroups=2,
-        )
-        lab = start_vcsim(spec, Path(tmp) / "lab")
+        lab = start_vcsim(large_lab(args.vms), Path(tmp) / "lab")
         try:
             endpoint = Endpoint(lab.url, lab.username, lab.password, False, 120.0)
             probe = VSphereProvider(endpoint)
