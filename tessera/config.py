@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import socket
 from functools import cached_property
 from pathlib import Path
 
@@ -33,6 +35,46 @@ class Settings(BaseSettings):
     disk_allocation_ratio: float = Field(
         default=1.0, gt=0, le=100, description="Datastore overcommit for thin disks."
     )
+    executor_id: str | None = Field(
+        default=None,
+        description="This worker's DBOS executor id; default hostname + a digest of the data dir.",
+    )
+    task_database_url: str | None = Field(
+        default=None,
+        description="DBOS system database; default the PostgreSQL database, else SQLite.",
+    )
+    provider_concurrency: int = Field(
+        default=4, ge=1, le=64, description="Tasks running at once on one provider."
+    )
+    task_retry_attempts: int = Field(
+        default=4, ge=1, le=20, description="Tries of a step failing with a transient fault."
+    )
+    task_retry_interval_s: float = Field(
+        default=2.0, gt=0, le=300, description="First wait between tries; doubles each time."
+    )
+    task_pause_after_step: str | None = Field(
+        default=None,
+        description="Test hook: hang after this step's side effect, before its checkpoint.",
+    )
+
+    @cached_property
+    def resolved_executor_id(self) -> str:
+        """Stable across restarts (DBOS recovers a worker's own workflows by this id) and
+        unique per host and data dir."""
+        if self.executor_id:
+            return self.executor_id
+        digest = hashlib.sha256(str(self.data_dir.resolve()).encode()).hexdigest()[:10]
+        return f"{socket.gethostname()}-{digest}"
+
+    @cached_property
+    def resolved_task_database_url(self) -> str:
+        """DBOS's tables: in the PostgreSQL database (their own `dbos` schema) when Tessera
+        uses one, else a SQLite file of their own next to tessera.db."""
+        if self.task_database_url:
+            return self.task_database_url
+        if self.resolved_database_url.startswith("postgresql"):
+            return self.resolved_database_url
+        return f"sqlite:///{(self.data_dir / 'tasks.sqlite').resolve()}"
 
     @cached_property
     def resolved_database_url(self) -> str:

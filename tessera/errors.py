@@ -37,3 +37,23 @@ class ProviderFailedError(TesseraError):
         super().__init__(message, retry_after_s=retry_after_s)
         self.provider_code = provider_code
         self.retryable = retryable
+
+
+class UnsupportedError(InvalidInputError):
+    """The provider lacks the capability an operation needs; refused before any task."""
+
+    code = "unsupported"
+
+    def __init__(self, message: str, *, capability: str) -> None:
+        super().__init__(message)
+        self.capability = capability
+
+
+class LockedError(ConflictError):
+    """A VM is held by another unfinished task; `holder_task_id` names it."""
+
+    code = "locked"
+
+    def __init__(self, message: str, *, holder_task_id: str) -> None:
+        super().__init__(message)
+        self.holder_task_id = holder_task_id

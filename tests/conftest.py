@@ -100,3 +100,16 @@ def live_api(runtime: Runtime) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture
+def cli_env(live_api: str, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The CLI's environment pointing at `live_api` with the admin token."""
+    env = {
+        "TESSERA_API_URL": live_api,
+        "TESSERA_API_TOKEN": ensure_admin_token(runtime.settings),
+        "TESSERA_DATA_DIR": str(runtime.settings.data_dir),
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env

@@ -9,16 +9,18 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tessera import __version__
 from tessera.api.deps import require_token
 from tessera.api.errors import install_error_handlers
-from tessera.api.routes import inventory, placement, providers
+from tessera.api.routes import inventory, placement, providers, tasks, vm_actions
 from tessera.api.schemas import ErrorBody
 from tessera.config import Settings
 from tessera.inventory.watcher import WatchManager
 from tessera.runtime import Runtime, ensure_admin_token
+from tessera.tasks.engine import TaskEngine
 
 
 class RequestIdMiddleware:
@@ -53,7 +55,8 @@ def create_app(
     runtime: Runtime | None = None,
     watch: bool | None = None,
 ) -> FastAPI:
-    """Build the app. Watchers run in-process unless `watch` (or settings) says not to."""
+    """Build the app. Watchers run in-process unless `watch` (or settings) says not to; the
+    task engine (DBOS) always runs, as every change is a task."""
     settings = settings or (runtime.settings if runtime else Settings())
     run_watchers = settings.watch_enabled if watch is None else watch
 
@@ -62,6 +65,7 @@ def create_app(
         rt = runtime or Runtime.open(settings)
         app.state.runtime = rt
         app.state.token_digest = hashlib.sha256(ensure_admin_token(settings).encode()).digest()
+        engine = await run_in_threadpool(TaskEngine.start, rt)
         manager = WatchManager(rt) if run_watchers else None
         app.state.watchers = manager
         if manager is not None:
@@ -71,6 +75,7 @@ def create_app(
         finally:
             if manager is not None:
                 manager.stop_all()
+            await run_in_threadpool(engine.stop)
             if runtime is None:
                 rt.close()
 
@@ -98,6 +103,8 @@ def create_app(
         providers.kinds_router,
         inventory.router,
         placement.router,
+        vm_actions.router,
+        tasks.router,
     ):
         app.include_router(router, dependencies=[Depends(require_token)], responses=common_errors)
     return app

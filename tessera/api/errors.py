@@ -14,9 +14,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from tessera.errors import (
     ConflictError,
     InvalidInputError,
+    LockedError,
     NotFoundError,
     ProviderFailedError,
     TesseraError,
+    UnsupportedError,
 )
 from tessera.security.secrets import SecretKeyError
 
@@ -57,6 +59,10 @@ def install_error_handlers(app: FastAPI) -> None:
         extra: dict[str, Any] = {}
         if isinstance(exc, ProviderFailedError):
             extra = {"provider_code": exc.provider_code, "retryable": exc.retryable}
+        elif isinstance(exc, UnsupportedError):
+            extra = {"capability": exc.capability}
+        elif isinstance(exc, LockedError):
+            extra = {"holder_task_id": exc.holder_task_id}
         return JSONResponse(
             _body(request, exc.code, exc.message, **extra), status_code=status, headers=headers
         )

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from tessera.domain.inventory import PowerState
+from tessera.domain.tasks import PowerAction, TaskKind, TaskState
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 
@@ -288,3 +289,92 @@ class PlacementGroupPublic(BaseModel):
     policy: Literal["affinity", "anti-affinity"]
     members: list[str] = Field(description="Ids of the VMs in the group.")
     created_at: datetime
+
+
+MAC_PATTERN = r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"
+VM_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"
+
+
+class TaskStep(BaseModel):
+    name: str
+    state: Literal["pending", "running", "succeeded", "failed", "skipped"]
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class TaskError(BaseModel):
+    code: str
+    message: str
+
+
+class TaskPublic(BaseModel):
+    """A durable task: what it does, how far it got, and how it ended."""
+
+    id: str
+    kind: TaskKind
+    state: TaskState
+    progress: int = Field(ge=0, le=100, description="Percent of steps done.")
+    steps: list[TaskStep]
+    error: TaskError | None
+    result: dict[str, object] | None
+    requester: str
+    provider_id: str | None
+    vm_id: str | None
+    cancel_requested: bool
+    attempt: int
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class TaskPage(BaseModel):
+    items: list[TaskPublic]
+    next_cursor: str | None
+
+
+class DiskCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    size_gib: int = Field(ge=1, le=65536)
+    datastore_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class NicCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    network_id: str = Field(min_length=1, max_length=64)
+    mac: str | None = Field(default=None, pattern=MAC_PATTERN)
+
+
+class VMCreate(BaseModel):
+    """A blank VM; unset host/cluster/datastore let the provider (or Tessera) choose."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider_id: str = Field(min_length=1, max_length=64)
+    name: str = Field(pattern=VM_NAME_PATTERN)
+    cpus: int = Field(ge=1, le=256)
+    memory_mib: int = Field(ge=16, le=4 * 1024 * 1024)
+    disks: list[DiskCreate] = Field(default_factory=list, max_length=16)
+    nics: list[NicCreate] = Field(default_factory=list, max_length=10)
+    host_id: str | None = Field(default=None, min_length=1, max_length=64)
+    cluster_id: str | None = Field(default=None, min_length=1, max_length=64)
+    datastore_id: str | None = Field(
+        default=None, min_length=1, max_length=64, description="For the VM's files and disks."
+    )
+    power_on: bool = False
+
+
+class VMPowerRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: PowerAction
+    graceful_timeout_s: float = Field(default=0.0, ge=0, le=600)
+
+
+class VMRenameRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=VM_NAME_PATTERN)
+    stop_if_running: bool = False

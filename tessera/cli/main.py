@@ -14,6 +14,7 @@ import typer
 
 from tessera.cli import lab as lab_cli
 from tessera.cli import placement as placement_cli
+from tessera.cli import tasks as tasks_cli
 from tessera.cli.client import ApiClient, find_vm_id
 from tessera.cli.errors import EXIT_NOT_FOUND, CliError, reports_errors
 from tessera.cli.output import Output, OutputFormat, console, emit, err_console
@@ -32,6 +33,8 @@ app.add_typer(provider_app, name="provider")
 app.add_typer(vm_app, name="vm")
 app.add_typer(lab_cli.app, name="lab")
 app.add_typer(placement_cli.app, name="placement")
+app.add_typer(tasks_cli.task_app, name="task")
+tasks_cli.register_vm_commands(vm_app)
 
 
 def _client() -> ApiClient:

@@ -226,3 +226,49 @@ class PlacementGroupMemberRow(Base):
     vm_id: Mapped[str] = mapped_column(
         ForeignKey("vms.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class TaskRow(Base):
+    """A durable task as the API shows it; DBOS runs it (`workflow_id`), this row tells it.
+
+    `params` holds what the steps need, in native ids; it never leaves the service layer.
+    """
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_created_id", "created_at", "id"),
+        Index("ix_tasks_state_created", "state", "created_at", "id"),
+        Index("ix_tasks_kind_created", "kind", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    steps: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    params: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    requester: Mapped[str] = mapped_column(String(128))
+    provider_id: Mapped[str | None] = mapped_column(ForeignKey("providers.id", ondelete="SET NULL"))
+    vm_id: Mapped[str | None] = mapped_column(String(36), doc="Target VM; no FK, it may go.")
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
+    workflow_id: Mapped[str] = mapped_column(String(80), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class VMLockRow(Base):
+    """One VM held by one unfinished task. `key` is the VM's row id, or `new:<provider
+    id>:<name>` for a VM a create task has not made yet; the primary key makes taking a
+    lock race-free across processes."""
+
+    __tablename__ = "vm_locks"
+
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -10,21 +10,8 @@ import yaml
 from typer.testing import CliRunner
 
 from tessera.cli.main import app
-from tessera.runtime import Runtime, ensure_admin_token
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def cli_env(live_api: str, runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    env = {
-        "TESSERA_API_URL": live_api,
-        "TESSERA_API_TOKEN": ensure_admin_token(runtime.settings),
-        "TESSERA_DATA_DIR": str(runtime.settings.data_dir),
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    return env
 
 
 def tessera(*args: str, stdin: str | None = None) -> Any:

@@ -1,0 +1,248 @@
+"""`tessera task ...` and the VM changes of `tessera vm ...`: submit a task, then (unless
+--no-wait) follow it with a progress bar; the exit code says how it ended."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+from tessera.cli.client import ApiClient, find_vm_id
+from tessera.cli.errors import (
+    EXIT_INVALID,
+    EXIT_NOT_FOUND,
+    EXIT_TASK_FAILED,
+    CliError,
+    reports_errors,
+)
+from tessera.cli.output import Output, OutputFormat, emit, err_console
+from tessera.config import Settings
+
+task_app = typer.Typer(
+    help="Durable tasks: every change to a VM runs as one.", no_args_is_help=True
+)
+
+TASK_COLUMNS = ("kind", "state", "progress", "vm_id", "created_at", "id")
+FINISHED = frozenset({"succeeded", "failed", "cancelled"})
+NoWait = Annotated[bool, typer.Option("--no-wait", help="Print the task and return at once.")]
+Timeout = Annotated[float, typer.Option(min=1, help="Seconds to wait at most.")]
+
+
+def _client() -> ApiClient:
+    return ApiClient(Settings())
+
+
+def wait_for(client: ApiClient, task_id: str, timeout_s: float, *, quiet: bool = False) -> Any:
+    """Follow a task to its end with a progress bar (on stderr); the final task."""
+    deadline = time.monotonic() + timeout_s
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=True, disable=quiet) as progress:
+        bar = progress.add_task("queued", total=100)
+        while True:
+            task = client.get(f"/v1/tasks/{task_id}")
+            running = next((s["name"] for s in task["steps"] if s["state"] == "running"), "")
+            label = f"{task['kind']} {task['state']}" + (f": {running}" if running else "")
+            progress.update(bar, completed=task["progress"], description=label)
+            if task["state"] in FINISHED:
+                return task
+            if time.monotonic() >= deadline:
+                raise CliError(f"task {task_id} still {task['state']} after {timeout_s:g}s", 1)
+            time.sleep(0.5)
+
+
+def finish(client: ApiClient, task: Any, no_wait: bool, timeout_s: float, output: Output) -> None:
+    """Print the task (after waiting unless `no_wait`); a failure exits non-zero."""
+    if not no_wait:
+        task = wait_for(client, task["id"], timeout_s)
+    emit(task, output, () if output is not OutputFormat.TABLE else TASK_COLUMNS)
+    if task["state"] in {"failed", "cancelled"}:
+        error = task.get("error") or {}
+        raise CliError(
+            f"task {task['id']} {task['state']}: {error.get('message', '')}", EXIT_TASK_FAILED
+        )
+
+
+@task_app.command("list")
+@reports_errors
+def task_list(
+    state: Annotated[str | None, typer.Option(help="queued, running, succeeded, ...")] = None,
+    kind: Annotated[str | None, typer.Option(help="vm.create, vm.power, ...")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    output: Output = OutputFormat.TABLE,
+) -> None:
+    """List tasks, newest first."""
+    page = _client().get("/v1/tasks", state=state, kind=kind, limit=limit)
+    emit(page["items"], output, TASK_COLUMNS)
+
+
+@task_app.command("show")
+@reports_errors
+def task_show(task_id: str, output: Output = OutputFormat.TABLE) -> None:
+    """Show a task with its steps, error and result."""
+    emit(_client().get(f"/v1/tasks/{task_id}"), output)
+
+
+@task_app.command("wait")
+@reports_errors
+def task_wait(task_id: str, timeout: Timeout = 3600.0, output: Output = OutputFormat.TABLE) -> None:
+    """Wait for a task with a progress bar; exit 0 when it succeeded, 10 otherwise."""
+    finish(_client(), {"id": task_id}, False, timeout, output)
+
+
+@task_app.command("cancel")
+@reports_errors
+def task_cancel(task_id: str, output: Output = OutputFormat.TABLE) -> None:
+    """Ask a task to stop before its next step (a create removes the VM it made)."""
+    emit(_client().post(f"/v1/tasks/{task_id}/cancel"), output, TASK_COLUMNS)
+
+
+@task_app.command("retry")
+@reports_errors
+def task_retry(
+    task_id: str,
+    no_wait: NoWait = False,
+    timeout: Timeout = 3600.0,
+    output: Output = OutputFormat.TABLE,
+) -> None:
+    """Run a failed or cancelled task again."""
+    client = _client()
+    finish(client, client.post(f"/v1/tasks/{task_id}/retry"), no_wait, timeout, output)
+
+
+def _provider_id(client: ApiClient, name_or_id: str) -> str:
+    for item in client.get("/v1/providers"):
+        if name_or_id in (item["id"], item["name"]):
+            return str(item["id"])
+    raise CliError(f"provider {name_or_id!r} not found", EXIT_NOT_FOUND)
+
+
+def _object_id(client: ApiClient, path: str, provider_id: str, name_or_id: str) -> str:
+    """An inventory object of the provider by id or exact name."""
+    items = client.get(path, provider_id=provider_id, limit=1000)["items"]
+    for item in items:
+        if name_or_id in (item["id"], item["name"]):
+            return str(item["id"])
+    raise CliError(f"{path.rsplit('/', 1)[-1][:-1]} {name_or_id!r} not found", EXIT_NOT_FOUND)
+
+
+def _split(value: str, sep: str) -> tuple[str, str | None]:
+    head, _, tail = value.partition(sep)
+    return head, tail or None
+
+
+def vm_create(
+    name: str,
+    provider: Annotated[str, typer.Option(help="Pool name or id.")],
+    cpus: Annotated[int, typer.Option(min=1)] = 1,
+    memory_mib: Annotated[int, typer.Option(min=16)] = 1024,
+    disk: Annotated[
+        list[str] | None, typer.Option(help="SIZE_GIB or SIZE_GIB@DATASTORE; repeatable.")
+    ] = None,
+    nic: Annotated[
+        list[str] | None, typer.Option(help="NETWORK or NETWORK=MAC; repeatable.")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Host name or id.")] = None,
+    datastore: Annotated[str | None, typer.Option(help="Datastore for the VM's files.")] = None,
+    power_on: Annotated[bool, typer.Option("--power-on", help="Start it once built.")] = False,
+    no_wait: NoWait = False,
+    timeout: Timeout = 3600.0,
+    output: Output = OutputFormat.TABLE,
+) -> None:
+    """Create a VM with its disks and NICs (one durable task)."""
+    client = _client()
+    pid = _provider_id(client, provider)
+    disks: list[dict[str, Any]] = []
+    for spec in disk or []:
+        size, where = _split(spec, "@")
+        if not size.isdigit():
+            raise CliError(f"--disk {spec!r}: the size is whole GiB", EXIT_INVALID)
+        ds = _object_id(client, "/v1/datastores", pid, where) if where else None
+        disks.append({"size_gib": int(size), "datastore_id": ds})
+    nics = []
+    for spec in nic or []:
+        network, mac = _split(spec, "=")
+        nics.append({"network_id": _object_id(client, "/v1/networks", pid, network), "mac": mac})
+    body = {
+        "provider_id": pid,
+        "name": name,
+        "cpus": cpus,
+        "memory_mib": memory_mib,
+        "disks": disks,
+        "nics": nics,
+        "host_id": _object_id(client, "/v1/hosts", pid, host) if host else None,
+        "datastore_id": _object_id(client, "/v1/datastores", pid, datastore) if datastore else None,
+        "power_on": power_on,
+    }
+    finish(client, client.post("/v1/vms", body), no_wait, timeout, output)
+
+
+def vm_delete(
+    vm: str, no_wait: NoWait = False, timeout: Timeout = 3600.0, output: Output = OutputFormat.TABLE
+) -> None:
+    """Delete a VM with its disks."""
+    client = _client()
+    finish(client, client.delete(f"/v1/vms/{find_vm_id(client, vm)}"), no_wait, timeout, output)
+
+
+def _power(
+    action: str, vm: str, no_wait: bool, timeout: float, output: Output, **extra: Any
+) -> None:
+    client = _client()
+    task = client.post(f"/v1/vms/{find_vm_id(client, vm)}/power", {"action": action, **extra})
+    finish(client, task, no_wait, timeout, output)
+
+
+def vm_start(
+    vm: str, no_wait: NoWait = False, timeout: Timeout = 3600.0, output: Output = OutputFormat.TABLE
+) -> None:
+    """Power a VM on (a suspended one resumes)."""
+    _power("start", vm, no_wait, timeout, output)
+
+
+def vm_stop(
+    vm: str,
+    graceful_timeout: Annotated[
+        float, typer.Option(min=0, max=600, help="Seconds to ask the guest before forcing.")
+    ] = 0.0,
+    no_wait: NoWait = False,
+    timeout: Timeout = 3600.0,
+    output: Output = OutputFormat.TABLE,
+) -> None:
+    """Power a VM off."""
+    _power("stop", vm, no_wait, timeout, output, graceful_timeout_s=graceful_timeout)
+
+
+def vm_rename(
+    vm: str,
+    new_name: str,
+    stop_if_running: Annotated[
+        bool, typer.Option("--stop-if-running", help="Where renaming needs a stopped VM.")
+    ] = False,
+    no_wait: NoWait = False,
+    timeout: Timeout = 3600.0,
+    output: Output = OutputFormat.TABLE,
+) -> None:
+    """Rename a VM."""
+    client = _client()
+    body = {"name": new_name, "stop_if_running": stop_if_running}
+    task = client.post(f"/v1/vms/{find_vm_id(client, vm)}/rename", body)
+    finish(client, task, no_wait, timeout, output)
+
+
+def register_vm_commands(vm_app: typer.Typer) -> None:
+    """Add the task-backed VM commands to `tessera vm`."""
+    for name, command in (
+        ("create", vm_create),
+        ("delete", vm_delete),
+        ("start", vm_start),
+        ("stop", vm_stop),
+        ("rename", vm_rename),
+    ):
+        vm_app.command(name)(reports_errors(command))

@@ -1,0 +1,48 @@
+"""Task vocabulary shared by the service, the API and the CLI: no I/O."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class TaskState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in {TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED}
+
+
+class TaskKind(StrEnum):
+    VM_CREATE = "vm.create"
+    VM_DELETE = "vm.delete"
+    VM_POWER = "vm.power"
+    VM_RENAME = "vm.rename"
+
+
+class StepState(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class PowerAction(StrEnum):
+    START = "start"
+    STOP = "stop"
+    REBOOT = "reboot"
+    SUSPEND = "suspend"
+
+
+# The provider operation of each power action (its capability: OPERATION_CAPABILITIES).
+POWER_OPERATIONS: dict[PowerAction, str] = {
+    PowerAction.START: "start_vm",
+    PowerAction.STOP: "stop_vm",
+    PowerAction.REBOOT: "reboot_vm",
+    PowerAction.SUSPEND: "suspend_vm",
+}

@@ -1,0 +1,1 @@
+"""Durable tasks: DBOS runs the workflows, our `tasks` rows are what the API shows."""

@@ -1,0 +1,127 @@
+"""Starts and stops DBOS for this process and owns the one task queue.
+
+DBOS keeps a global instance, so there is one engine per process. Its executor id is
+stable across restarts (DBOS recovers the pending workflows of its own executor id at
+launch) and its application version is pinned: DBOS only recovers workflows of the
+version that started them, and its default (a digest of the source) would change with
+every edit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import ClassVar
+
+from dbos import DBOS, DBOSConfig, Queue, SetEnqueueOptions, SetWorkflowID
+from sqlalchemy import delete, select
+
+from tessera.db.rows import TaskRow, VMLockRow, utcnow
+from tessera.domain.tasks import TaskState
+from tessera.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+# Bump when a workflow's sequence of steps changes: a worker only recovers the workflows
+# of its own version, and replaying old checkpoints against new code would be wrong.
+APP_VERSION = "tessera-tasks-1"
+QUEUE_NAME = "tessera-tasks"
+_ENDED = {"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"}
+
+
+class TaskEngine:
+    """The DBOS instance of this process and the runtime its steps use."""
+
+    _current: ClassVar[TaskEngine | None] = None
+    _guard: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self._queue: Queue | None = None
+
+    @classmethod
+    def current(cls) -> TaskEngine:
+        if cls._current is None:
+            raise RuntimeError("the task engine is not running in this process")
+        return cls._current
+
+    @classmethod
+    def start(cls, rt: Runtime) -> TaskEngine:
+        """Launch DBOS (which resumes this worker's interrupted workflows), then sweep."""
+        from tessera.tasks import workflows  # registers the workflows before launch
+
+        del workflows
+        with cls._guard:
+            if cls._current is not None:
+                raise RuntimeError("a task engine already runs in this process")
+            engine = cls(rt)
+            cls._current = engine  # recovered steps look it up as soon as DBOS launches
+        settings = rt.settings
+        config: DBOSConfig = {
+            "name": "tessera",
+            "system_database_url": settings.resolved_task_database_url,
+            "executor_id": settings.resolved_executor_id,
+            "application_version": APP_VERSION,
+            "log_level": "WARNING",
+        }
+        try:
+            DBOS(config=config)
+            DBOS.launch()
+            engine._queue = DBOS.register_queue(
+                QUEUE_NAME,
+                partition_concurrency=settings.provider_concurrency,
+                polling_interval_sec=0.2,
+            )
+            engine.sweep()
+        except BaseException:
+            engine.stop()
+            raise
+        return engine
+
+    def stop(self) -> None:
+        DBOS.destroy(destroy_registry=False)
+        with self._guard:
+            if TaskEngine._current is self:
+                TaskEngine._current = None
+
+    def enqueue(self, row: TaskRow) -> None:
+        """Queue the task's workflow in its provider's partition (the concurrency limit)."""
+        from tessera.tasks.workflows import run_task
+
+        if self._queue is None:
+            raise RuntimeError("the task engine has not launched")
+        with (
+            SetWorkflowID(row.workflow_id),
+            # A task whose provider was removed since still runs, to fail and free its locks.
+            SetEnqueueOptions(queue_partition_key=row.provider_id or "removed"),
+        ):
+            self._queue.enqueue(run_task, row.id)
+
+    def sweep(self) -> None:
+        """Make our rows agree with DBOS after a crash: queue a task whose enqueue was lost
+        (it is committed before it is queued), fail one whose workflow ended without
+        finishing it, and free the locks of finished tasks."""
+        unfinished = [TaskState.QUEUED.value, TaskState.RUNNING.value]
+        with self.rt.sessions() as session:
+            rows = list(session.scalars(select(TaskRow).where(TaskRow.state.in_(unfinished))))
+        for row in rows:
+            status = DBOS.get_workflow_status(row.workflow_id)
+            if status is None:
+                log.warning("task %s was never queued; queueing it now", row.id)
+                self.enqueue(row)
+            elif status.status in _ENDED:
+                self._fail_orphan(row.id, status.status)
+        finished = select(TaskRow.id).where(TaskRow.state.not_in(unfinished))
+        with self.rt.sessions.begin() as session:
+            session.execute(delete(VMLockRow).where(VMLockRow.task_id.in_(finished)))
+
+    def _fail_orphan(self, task_id: str, status: str) -> None:
+        with self.rt.sessions.begin() as session:
+            row = session.get(TaskRow, task_id)
+            if row is None or TaskState(row.state).finished:
+                return
+            row.state = TaskState.FAILED.value
+            row.error_code = "workflow_ended"
+            row.error_message = f"the task's workflow ended ({status}) without finishing it"
+            row.finished_at = row.updated_at = utcnow()
+            session.execute(delete(VMLockRow).where(VMLockRow.task_id == task_id))

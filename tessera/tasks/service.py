@@ -1,0 +1,364 @@
+"""Submitting and managing tasks: validate, translate Tessera ids to native ones, take
+the VM locks and queue the workflow. Routes and the CLI only ever see Tessera ids.
+
+A task row and its locks are committed before the workflow is queued; should the process
+die in between, the engine's start-up sweep queues it (a task is never lost).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from tessera.db.rows import (
+    ClusterRow,
+    DatastoreRow,
+    HostRow,
+    NetworkRow,
+    ProviderRow,
+    TaskRow,
+    VMLockRow,
+    VMRow,
+    new_id,
+    utcnow,
+)
+from tessera.domain.tasks import POWER_OPERATIONS, PowerAction, TaskKind, TaskState
+from tessera.errors import (
+    ConflictError,
+    InvalidInputError,
+    LockedError,
+    NotFoundError,
+    UnsupportedError,
+)
+from tessera.inventory import queries
+from tessera.inventory.pools import get_provider
+from tessera.providers import driver_class
+from tessera.providers.base import OPERATION_CAPABILITIES
+from tessera.runtime import Runtime
+from tessera.tasks.engine import TaskEngine
+
+log = logging.getLogger(__name__)
+
+GIB = 1 << 30
+TASK_SORTS = ("created_at",)
+
+
+@dataclass(frozen=True)
+class DiskRequest:
+    size_gib: int
+    datastore_id: str | None = None
+
+
+@dataclass(frozen=True)
+class NicRequest:
+    network_id: str
+    mac: str | None = None
+
+
+@dataclass(frozen=True)
+class VMCreateRequest:
+    """A VM to create, in Tessera ids."""
+
+    provider_id: str
+    name: str
+    cpus: int
+    memory_mib: int
+    disks: Sequence[DiskRequest] = ()
+    nics: Sequence[NicRequest] = ()
+    host_id: str | None = None
+    cluster_id: str | None = None
+    datastore_id: str | None = None
+    power_on: bool = False
+    requester: str = "admin"
+
+
+def _require(provider: ProviderRow, *operations: str) -> None:
+    """422 naming the missing capability flag, before any task exists."""
+    capabilities = driver_class(provider.kind).capabilities
+    for operation in operations:
+        flag = OPERATION_CAPABILITIES[operation]
+        if not getattr(capabilities, flag):
+            raise UnsupportedError(
+                f"provider {provider.name!r} ({provider.kind}) cannot {operation}: it lacks {flag}",
+                capability=flag,
+            )
+
+
+def _native(session: Session, row: Any, row_id: str, provider_id: str, what: str) -> str:
+    """The native id of an inventory object of this provider (404 otherwise)."""
+    found = session.get(row, row_id)
+    if found is None or found.provider_id != provider_id:
+        raise NotFoundError(f"{what} {row_id} not found on this provider")
+    native: str = found.native_id
+    return native
+
+
+def _default_datastore(session: Session, provider_id: str) -> DatastoreRow:
+    row = session.scalar(
+        select(DatastoreRow)
+        .where(DatastoreRow.provider_id == provider_id)
+        .order_by(DatastoreRow.free_bytes.desc(), DatastoreRow.id)
+        .limit(1)
+    )
+    if row is None:
+        raise InvalidInputError("the provider has no datastore in the inventory; sync it first")
+    return row
+
+
+def _holder_conflict(session: Session, keys: Sequence[str]) -> LockedError | None:
+    lock = session.scalar(select(VMLockRow).where(VMLockRow.key.in_(keys)).limit(1))
+    if lock is None:
+        return None
+    holder = session.get(TaskRow, lock.task_id)
+    kind = holder.kind if holder else "task"
+    return LockedError(
+        f"the VM is locked by {kind} task {lock.task_id} until it finishes",
+        holder_task_id=lock.task_id,
+    )
+
+
+def _submit(
+    rt: Runtime,
+    *,
+    kind: TaskKind,
+    provider_id: str,
+    vm_id: str | None,
+    params: dict[str, Any],
+    lock_keys: Sequence[str],
+    requester: str,
+) -> TaskRow:
+    task_id, now = new_id(), utcnow()
+    row = TaskRow(
+        id=task_id,
+        kind=kind.value,
+        state=TaskState.QUEUED.value,
+        progress=0,
+        steps=[],
+        params=params,
+        requester=requester,
+        provider_id=provider_id,
+        vm_id=vm_id,
+        cancel_requested=False,
+        attempt=1,
+        workflow_id=f"{task_id}:1",
+        created_at=now,
+        updated_at=now,
+    )
+    _commit_with_locks(rt, row, lock_keys)
+    _enqueue(row)
+    return row
+
+
+def _commit_with_locks(rt: Runtime, row: TaskRow, lock_keys: Sequence[str]) -> None:
+    """Save the task and its locks together; the locks' primary key settles races."""
+    try:
+        with rt.sessions.begin() as session:
+            conflict = _holder_conflict(session, lock_keys)
+            if conflict is not None:
+                raise conflict
+            session.merge(row)
+            session.flush()
+            session.add_all(VMLockRow(key=key, task_id=row.id) for key in lock_keys)
+    except IntegrityError:
+        with rt.sessions() as session:
+            conflict = _holder_conflict(session, lock_keys)
+        raise conflict or ConflictError("the VM is locked by another task") from None
+
+
+def _enqueue(row: TaskRow) -> None:
+    try:
+        TaskEngine.current().enqueue(row)
+    except Exception:
+        # Committed already: the start-up sweep queues it. Say so, but do not fail.
+        log.exception("task %s could not be queued now; it will be at the next start", row.id)
+
+
+def submit_create(rt: Runtime, req: VMCreateRequest) -> TaskRow:
+    with rt.sessions() as session:
+        provider = get_provider(session, req.provider_id)
+        operations = ["create_vm"]
+        if req.disks:
+            operations.append("add_disk")
+        if req.nics:
+            operations.append("add_nic")
+        if req.power_on:
+            operations.append("start_vm")
+        _require(provider, *operations)
+        pid = provider.id
+        placement_ds = (
+            _native(session, DatastoreRow, req.datastore_id, pid, "datastore")
+            if req.datastore_id
+            else _default_datastore(session, pid).native_id
+        )
+        disks = [
+            {
+                "size_bytes": disk.size_gib * GIB,
+                "datastore": _native(session, DatastoreRow, disk.datastore_id, pid, "datastore")
+                if disk.datastore_id
+                else placement_ds,
+            }
+            for disk in req.disks
+        ]
+        nics = [
+            {
+                "network": _native(session, NetworkRow, nic.network_id, pid, "network"),
+                "mac": nic.mac,
+            }
+            for nic in req.nics
+        ]
+        placement = {
+            "host_native_id": _native(session, HostRow, req.host_id, pid, "host")
+            if req.host_id
+            else None,
+            "cluster_native_id": _native(session, ClusterRow, req.cluster_id, pid, "cluster")
+            if req.cluster_id
+            else None,
+            "datastore_native_id": placement_ds,
+        }
+    params = {
+        "spec": {
+            "name": req.name,
+            "cpu_count": req.cpus,
+            "memory_mib": req.memory_mib,
+            "placement": placement,
+        },
+        "disks": disks,
+        "nics": nics,
+        "power_on": req.power_on,
+        "vm_native_id": None,
+    }
+    return _submit(
+        rt,
+        kind=TaskKind.VM_CREATE,
+        provider_id=pid,
+        vm_id=None,
+        params=params,
+        lock_keys=[f"new:{pid}:{req.name}"],
+        requester=req.requester,
+    )
+
+
+def _vm_task(
+    rt: Runtime,
+    vm_id: str,
+    kind: TaskKind,
+    operation: str,
+    params: dict[str, Any],
+    requester: str,
+) -> TaskRow:
+    with rt.sessions() as session:
+        vm = session.get(VMRow, vm_id)
+        if vm is None:
+            raise NotFoundError(f"VM {vm_id} not found")
+        provider = get_provider(session, vm.provider_id)
+        _require(provider, operation)
+        provider_id, native = provider.id, vm.native_id
+    return _submit(
+        rt,
+        kind=kind,
+        provider_id=provider_id,
+        vm_id=vm_id,
+        params={**params, "vm_native_id": native},
+        lock_keys=[vm_id],
+        requester=requester,
+    )
+
+
+def submit_delete(rt: Runtime, vm_id: str, *, requester: str) -> TaskRow:
+    return _vm_task(rt, vm_id, TaskKind.VM_DELETE, "delete_vm", {}, requester)
+
+
+def submit_power(
+    rt: Runtime,
+    vm_id: str,
+    action: PowerAction,
+    *,
+    graceful_timeout_s: float = 0.0,
+    requester: str,
+) -> TaskRow:
+    params = {"action": action.value, "graceful_timeout_s": graceful_timeout_s}
+    return _vm_task(rt, vm_id, TaskKind.VM_POWER, POWER_OPERATIONS[action], params, requester)
+
+
+def submit_rename(
+    rt: Runtime, vm_id: str, name: str, *, stop_if_running: bool, requester: str
+) -> TaskRow:
+    params = {"name": name, "stop_if_running": stop_if_running}
+    return _vm_task(rt, vm_id, TaskKind.VM_RENAME, "rename_vm", params, requester)
+
+
+def get_task(session: Session, task_id: str) -> TaskRow:
+    row = session.get(TaskRow, task_id)
+    if row is None:
+        raise NotFoundError(f"task {task_id} not found")
+    return row
+
+
+def list_tasks(
+    session: Session,
+    *,
+    state: TaskState | None,
+    kind: TaskKind | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[TaskRow], str | None]:
+    """Newest first, keyset-paged like the inventory lists."""
+    columns: list[Any] = [TaskRow.id, TaskRow.created_at]
+    stmt: Select[Any] = select(*columns)
+    if state is not None:
+        stmt = stmt.where(TaskRow.state == state.value)
+    if kind is not None:
+        stmt = stmt.where(TaskRow.kind == kind.value)
+    stmt, sort_name, _ = queries.paginate(
+        stmt, TaskRow, sort="-created_at", allowed_sorts=TASK_SORTS, cursor=cursor, limit=limit
+    )
+    page = queries.run_page(session, stmt, sort_name, limit)
+    ids = [item["id"] for item in page.items]
+    rows = {r.id: r for r in session.scalars(select(TaskRow).where(TaskRow.id.in_(ids)))}
+    return [rows[i] for i in ids], page.next_cursor
+
+
+def cancel_task(rt: Runtime, task_id: str) -> TaskRow:
+    """Ask the task to stop; it does so before its next step (a running step finishes)."""
+    with rt.sessions.begin() as session:
+        row = get_task(session, task_id)
+        if TaskState(row.state).finished:
+            raise ConflictError(f"task {task_id} has already {row.state}")
+        row.cancel_requested = True
+        row.updated_at = utcnow()
+    return row
+
+
+def retry_task(rt: Runtime, task_id: str) -> TaskRow:
+    """Run a failed or cancelled task again, as a new workflow with the same op keys, so
+    whatever its earlier attempts did is found rather than done twice."""
+    with rt.sessions() as session:
+        row = get_task(session, task_id)
+        if row.state not in {TaskState.FAILED.value, TaskState.CANCELLED.value}:
+            raise ConflictError(f"only a failed or cancelled task can be retried ({row.state})")
+        if row.provider_id is None:
+            raise ConflictError(f"task {task_id}'s provider was removed; it cannot run again")
+        session.expunge(row)
+    row.attempt += 1
+    row.workflow_id = f"{row.id}:{row.attempt}"
+    row.state = TaskState.QUEUED.value
+    row.cancel_requested = False
+    row.progress = 0
+    row.steps = []
+    row.error_code = row.error_message = None
+    row.started_at = row.finished_at = None
+    row.updated_at = utcnow()
+    if row.kind == TaskKind.VM_CREATE.value:
+        spec: dict[str, Any] = dict(row.params["spec"])  # type: ignore[call-overload]
+        keys = [f"new:{row.provider_id}:{spec['name']}"]
+    else:
+        keys = [row.vm_id] if row.vm_id else []
+    _commit_with_locks(rt, row, keys)
+    _enqueue(row)
+    return row

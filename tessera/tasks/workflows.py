@@ -1,0 +1,370 @@
+"""The task workflow: DBOS checkpoints each step, so a crash re-runs at most the step it
+interrupted, and every step is safe to re-run (the providers' `op_key` is
+f"{task_id}:{step}"; our row writes set values rather than add to them).
+
+One workflow serves every kind of task: `begin` fixes the plan of steps from the task's
+parameters, then each step runs in order. Cancellation is cooperative: a step checks the
+task's cancel flag before it starts, never in the middle of a provider call. A create
+that is cancelled or fails after its VM exists deletes that VM (`rollback`), so nothing
+half-built is left behind; if that delete fails too, the task's error says so.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from dbos import DBOS
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from tessera.db.rows import ProviderRow, TaskRow, VMLockRow, VMRow, utcnow
+from tessera.domain.inventory import ObjectKind, ObjectRemoved, ObjectUpserted, VMInfo
+from tessera.domain.operations import DiskSpec, NicSpec, Placement, VMCreateSpec
+from tessera.domain.tasks import PowerAction, StepState, TaskKind, TaskState
+from tessera.inventory.pools import endpoint_for
+from tessera.inventory.reconcile import apply_changes
+from tessera.providers import open_provider
+from tessera.providers.base import Provider
+from tessera.providers.faults import ProviderError, ProviderNotFound
+from tessera.runtime import Runtime
+from tessera.tasks.engine import TaskEngine
+
+log = logging.getLogger(__name__)
+
+CANCELLED_CODE = "cancelled"
+# Steps that run even when cancel was asked: the change is made, they only record it.
+_UNCANCELLABLE = frozenset({"refresh"})
+
+
+class StepFailed(Exception):
+    """A step's failure as DBOS stores it: plain positional args, so it pickles."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What a step body gets: the task, a connected provider and the runtime."""
+
+    rt: Runtime
+    task_id: str
+    step: str
+    provider_id: str
+    params: dict[str, Any]
+    provider: Provider
+
+    @property
+    def op_key(self) -> str:
+        return f"{self.task_id}:{self.step}"
+
+    @property
+    def vm_native_id(self) -> str:
+        native = self.params.get("vm_native_id")
+        if not isinstance(native, str):
+            raise StepFailed("internal", "the task has no VM yet")
+        return native
+
+
+def plan_of(kind: TaskKind, params: dict[str, Any]) -> list[str]:
+    """The steps of a task, in order; one per disk and per NIC, so a crash re-runs one."""
+    if kind is TaskKind.VM_CREATE:
+        steps = ["create"]
+        steps += [f"disk-{i}" for i in range(len(params["disks"]))]
+        steps += [f"nic-{i}" for i in range(len(params["nics"]))]
+        if params.get("power_on"):
+            steps.append("power-on")
+        return [*steps, "refresh"]
+    main = {TaskKind.VM_DELETE: "delete", TaskKind.VM_POWER: "power", TaskKind.VM_RENAME: "rename"}
+    return [main[kind], "refresh"]
+
+
+@DBOS.workflow(name="tessera.task")
+def run_task(task_id: str) -> str:
+    """Run the task's plan; always ends in `finish`, which frees the task's VM locks."""
+    plan = begin_step(task_id)
+    try:
+        for step in plan:
+            provider_step(task_id, step)
+    except Exception as exc:
+        code, message = _describe(exc)
+        state = TaskState.CANCELLED if code == CANCELLED_CODE else TaskState.FAILED
+        if plan[0] == "create":
+            message += rollback_step(task_id)
+        return finish_step(task_id, state.value, code, message)
+    return finish_step(task_id, TaskState.SUCCEEDED.value, None, None)
+
+
+def _describe(exc: Exception) -> tuple[str, str]:
+    """Error code and message of a failed step; a bug still ends the task cleanly (its
+    locks freed) rather than leaving it running."""
+    if isinstance(exc, StepFailed):
+        return exc.code, exc.message
+    log.error("task step failed unexpectedly", exc_info=exc)
+    return "internal", f"{type(exc).__name__}: {exc}"
+
+
+def _engine_rt() -> Runtime:
+    return TaskEngine.current().rt
+
+
+def _task(session: Session, task_id: str) -> TaskRow:
+    row = session.get(TaskRow, task_id)
+    if row is None:
+        raise StepFailed("not_found", f"task {task_id} is gone")
+    return row
+
+
+def _set_step(row: TaskRow, name: str, state: StepState) -> None:
+    now = utcnow().isoformat()
+    steps = [dict(s) for s in row.steps]
+    done = 0
+    for step in steps:
+        if step["name"] == name:
+            step["state"] = state.value
+            if state is StepState.RUNNING:
+                step["started_at"], step["finished_at"] = now, None
+            else:
+                step["finished_at"] = now
+        done += step["state"] == StepState.SUCCEEDED.value
+    row.steps = steps
+    row.progress = done * 100 // max(len(steps), 1)
+    row.updated_at = utcnow()
+
+
+@DBOS.step(name="tessera.task.begin")
+def begin_step(task_id: str) -> list[str]:
+    """Mark the task running and lay out its steps (fresh on each attempt)."""
+    with _engine_rt().sessions.begin() as session:
+        row = _task(session, task_id)
+        plan = plan_of(TaskKind(row.kind), row.params)
+        row.state = TaskState.RUNNING.value
+        row.started_at = row.started_at or utcnow()
+        row.updated_at = utcnow()
+        if not row.steps:
+            row.steps = [
+                {"name": n, "state": "pending", "started_at": None, "finished_at": None}
+                for n in plan
+            ]
+    return plan
+
+
+def _transient_retry(rt: Runtime, call: Callable[[], None]) -> None:
+    """Run `call`, retrying with doubling waits while the provider says the fault is
+    transient (ProviderError.retryable); anything else is final at once."""
+    wait = rt.settings.task_retry_interval_s
+    for attempt in range(1, rt.settings.task_retry_attempts + 1):
+        try:
+            call()
+            return
+        except ProviderError as exc:
+            if not exc.retryable or attempt == rt.settings.task_retry_attempts:
+                raise StepFailed(exc.code, exc.message) from None
+            log.warning("transient %s, retrying in %.1fs: %s", exc.code, wait, exc.message)
+            time.sleep(wait)
+            wait *= 2
+
+
+@DBOS.step(name="tessera.task.step")
+def provider_step(task_id: str, step: str) -> None:
+    """One step of the plan against the provider, with the task's step record kept."""
+    rt = _engine_rt()
+    with rt.sessions.begin() as session:
+        row = _task(session, task_id)
+        if row.cancel_requested and step not in _UNCANCELLABLE:
+            raise StepFailed(CANCELLED_CODE, f"cancelled before step {step}")
+        _set_step(row, step, StepState.RUNNING)
+        provider_id, params = row.provider_id, dict(row.params)
+    if provider_id is None:
+        raise StepFailed("not_found", "the task's provider was removed")
+
+    def attempt() -> None:
+        with _open(rt, provider_id) as provider:
+            body = _STEPS[step.rsplit("-", 1)[0] if step[-1].isdigit() else step]
+            body(StepContext(rt, task_id, step, provider_id, params, provider))
+
+    try:
+        _transient_retry(rt, attempt)
+    except StepFailed:
+        with rt.sessions.begin() as session:
+            _set_step(_task(session, task_id), step, StepState.FAILED)
+        raise
+    _pause_if_asked(rt, task_id, step)
+    with rt.sessions.begin() as session:
+        _set_step(_task(session, task_id), step, StepState.SUCCEEDED)
+
+
+def _pause_if_asked(rt: Runtime, task_id: str, step: str) -> None:
+    """Test hook choosing the moment of a crash: after the side effect, before the
+    checkpoint. It only waits; the work done is real."""
+    if rt.settings.task_pause_after_step != step:
+        return
+    (rt.settings.data_dir / f"paused-{task_id}-{step}").touch()
+    while True:
+        time.sleep(1.0)
+
+
+def _open(rt: Runtime, provider_id: str) -> Provider:
+    with rt.sessions() as session:
+        row = session.get(ProviderRow, provider_id)
+        if row is None:
+            raise StepFailed("not_found", "the task's provider was removed")
+        kind, endpoint = row.kind, endpoint_for(rt, row)
+    return open_provider(kind, endpoint)
+
+
+def _record_vm(ctx: StepContext, info: VMInfo) -> str:
+    """Write the VM into the inventory now (not at the watcher's pace); its row id."""
+    with ctx.rt.provider_lock(ctx.provider_id), ctx.rt.sessions.begin() as session:
+        apply_changes(session, ctx.provider_id, [ObjectUpserted(ObjectKind.VM, info)])
+        row_id = session.scalar(
+            select(VMRow.id).where(
+                VMRow.provider_id == ctx.provider_id, VMRow.native_id == info.native_id
+            )
+        )
+    if row_id is None:
+        raise StepFailed("internal", f"VM {info.name} did not reach the inventory")
+    return row_id
+
+
+def _create(ctx: StepContext) -> None:
+    """Create the bare VM (devices follow, one step each), record it and lock it."""
+    spec = ctx.params["spec"]
+    info = ctx.provider.create_vm(
+        VMCreateSpec(
+            name=spec["name"],
+            cpu_count=spec["cpu_count"],
+            memory_mib=spec["memory_mib"],
+            placement=Placement(**spec["placement"]),
+        ),
+        op_key=ctx.op_key,
+    )
+    vm_id = _record_vm(ctx, info)
+    with ctx.rt.sessions.begin() as session:
+        row = _task(session, ctx.task_id)
+        row.params = {**row.params, "vm_native_id": info.native_id}
+        row.vm_id = vm_id
+        row.result = {"vm_id": vm_id}
+        if session.get(VMLockRow, vm_id) is None:
+            session.add(VMLockRow(key=vm_id, task_id=ctx.task_id))
+
+
+def _disk(ctx: StepContext) -> None:
+    disk = ctx.params["disks"][int(ctx.step.split("-")[1])]
+    ctx.provider.add_disk(
+        ctx.vm_native_id, DiskSpec(disk["size_bytes"], disk["datastore"]), op_key=ctx.op_key
+    )
+
+
+def _nic(ctx: StepContext) -> None:
+    nic = ctx.params["nics"][int(ctx.step.split("-")[1])]
+    ctx.provider.add_nic(ctx.vm_native_id, NicSpec(nic["network"], nic["mac"]), op_key=ctx.op_key)
+
+
+def _power_on(ctx: StepContext) -> None:
+    ctx.provider.start_vm(ctx.vm_native_id, op_key=ctx.op_key)
+
+
+def _power(ctx: StepContext) -> None:
+    vm, key, p = ctx.vm_native_id, ctx.op_key, ctx.provider
+    match PowerAction(ctx.params["action"]):
+        case PowerAction.START:
+            p.start_vm(vm, op_key=key)
+        case PowerAction.STOP:
+            p.stop_vm(vm, op_key=key, graceful_timeout_s=ctx.params.get("graceful_timeout_s", 0.0))
+        case PowerAction.REBOOT:
+            p.reboot_vm(vm, op_key=key)
+        case PowerAction.SUSPEND:
+            p.suspend_vm(vm, op_key=key)
+
+
+def _rename(ctx: StepContext) -> None:
+    ctx.provider.rename_vm(
+        ctx.vm_native_id,
+        ctx.params["name"],
+        op_key=ctx.op_key,
+        stop_if_running=bool(ctx.params.get("stop_if_running")),
+    )
+
+
+def _delete(ctx: StepContext) -> None:
+    ctx.provider.delete_vm(ctx.vm_native_id, op_key=ctx.op_key)
+
+
+def _refresh(ctx: StepContext) -> None:
+    """Re-read the VM and store it, so the API shows the result straight away."""
+    try:
+        info = ctx.provider.get_vm(ctx.vm_native_id)
+    except ProviderNotFound:
+        _forget_vm(ctx.rt, ctx.provider_id, ctx.vm_native_id)
+        return
+    vm_id = _record_vm(ctx, info)
+    with ctx.rt.sessions.begin() as session:
+        row = _task(session, ctx.task_id)
+        row.result = {**(row.result or {}), "vm_id": vm_id}
+
+
+def _forget_vm(rt: Runtime, provider_id: str, native_id: str) -> None:
+    with rt.provider_lock(provider_id), rt.sessions.begin() as session:
+        apply_changes(session, provider_id, [ObjectRemoved(ObjectKind.VM, native_id)])
+
+
+_STEPS: dict[str, Callable[[StepContext], None]] = {
+    "create": _create,
+    "disk": _disk,
+    "nic": _nic,
+    "power-on": _power_on,
+    "power": _power,
+    "rename": _rename,
+    "delete": _delete,
+    "refresh": _refresh,
+}
+
+
+@DBOS.step(name="tessera.task.rollback")
+def rollback_step(task_id: str) -> str:
+    """Delete the VM a failed or cancelled create made; what to add to its error."""
+    rt = _engine_rt()
+    with rt.sessions() as session:
+        row = _task(session, task_id)
+        provider_id, native = row.provider_id, row.params.get("vm_native_id")
+    if provider_id is None or not isinstance(native, str):
+        return ""
+
+    def attempt() -> None:
+        with _open(rt, provider_id) as provider:
+            provider.delete_vm(native, op_key=f"{task_id}:rollback")
+
+    try:
+        _transient_retry(rt, attempt)
+    except StepFailed as exc:
+        return f"; the VM it made could not be removed ({exc.code}: {exc.message})"
+    _forget_vm(rt, provider_id, native)
+    return "; the VM it had made was deleted"
+
+
+@DBOS.step(name="tessera.task.finish")
+def finish_step(task_id: str, state: str, code: str | None, message: str | None) -> str:
+    """Record the outcome and free the task's VM locks, in one transaction."""
+    with _engine_rt().sessions.begin() as session:
+        row = _task(session, task_id)
+        row.state = state
+        row.error_code, row.error_message = code, message
+        now = utcnow()
+        row.finished_at = row.updated_at = now
+        row.steps = [
+            {**s, "state": StepState.SKIPPED.value}
+            if s["state"] == StepState.PENDING.value
+            else dict(s)
+            for s in row.steps
+        ]
+        if state == TaskState.SUCCEEDED.value:
+            row.progress = 100
+        session.execute(delete(VMLockRow).where(VMLockRow.task_id == task_id))
+    return state
