@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import free_port, machine, record, start_api
+from bench.common import free_port, lab_vcenter_spec, machine, record, start_api
 from tessera.config import Settings
 from tessera.inventory import pools
 from tessera.lab.vcsim import VcsimSpec, start_vcsim
@@ -47,15 +47,7 @@ def seed(data_dir: Path, vms: int) -> tuple[str, float]:
     try:
         settings = Settings(data_dir=data_dir)
         rt = Runtime.open(settings)
-        spec = pools.ProviderSpec(
-            name="vc",
-            kind="vsphere",
-            url=lab.url,
-            username=lab.username,
-            password=lab.password,
-            verify_tls=False,
-        )
-        pid = pools.add_provider(rt, spec).id
+        pid = pools.add_provider(rt, lab_vcenter_spec(lab)).id
         report = pools.sync_provider(rt, pid)
         rt.close()
         return ensure_admin_token(settings), report.seconds

@@ -21,7 +21,7 @@ import httpx
 from pyVim.task import WaitForTask
 from pyVmomi import vim
 
-from bench.common import free_port, machine, record, start_api
+from bench.common import free_port, lab_vcenter_spec, machine, record, start_api
 from tessera.config import Settings
 from tessera.inventory import pools
 from tessera.lab.vcsim import VcsimSpec, start_vcsim
@@ -79,15 +79,7 @@ def main() -> None:
         try:
             settings = Settings(data_dir=Path(tmp) / "state")
             rt = Runtime.open(settings)
-            spec = pools.ProviderSpec(
-                name="vc",
-                kind="vsphere",
-                url=lab.url,
-                username=lab.username,
-                password=lab.password,
-                verify_tls=False,
-            )
-            pools.add_provider(rt, spec)
+            pools.add_provider(rt, lab_vcenter_spec(lab))
             rt.close()
             port = free_port()
             api = start_api({"TESSERA_DATA_DIR": str(settings.data_dir)}, port)

@@ -12,6 +12,9 @@ from pathlib import Path
 
 import httpx
 
+from tessera.inventory import pools
+from tessera.lab.vcsim import RunningVcsim
+
 RESULTS = Path(__file__).with_name("results.json")
 
 
@@ -39,6 +42,18 @@ def machine() -> str:
     )
     gib = mem_kib // 1024 // 1024
     return f"{os.cpu_count()} cores ({cpu}), {gib} GiB, Python {platform.python_version()}"
+
+
+def lab_vcenter_spec(lab: RunningVcsim) -> pools.ProviderSpec:
+    """The lab vCenter as a pool to register (its certificate is self-signed)."""
+    return pools.ProviderSpec(
+        name="vc",
+        kind="vsphere",
+        url=lab.url,
+        username=lab.username,
+        password=lab.password,
+        verify_tls=False,
+    )
 
 
 def free_port() -> int:
