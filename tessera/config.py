@@ -39,6 +39,16 @@ class Settings(BaseSettings):
         default=None,
         description="This worker's DBOS executor id; default hostname + a digest of the data dir.",
     )
+    run_tasks: bool = Field(
+        default=True,
+        description="Run the task engine here; false: only enqueue (an API before workers).",
+    )
+    worker_heartbeat_s: float = Field(
+        default=5.0, gt=0, le=60, description="How often a worker beats and sweeps."
+    )
+    worker_timeout_s: float = Field(
+        default=15.0, gt=0, le=3600, description="Silence after which a worker's tasks move."
+    )
     task_database_url: str | None = Field(
         default=None,
         description="DBOS system database; default the PostgreSQL database, else SQLite.",

@@ -56,7 +56,8 @@ def create_app(
     watch: bool | None = None,
 ) -> FastAPI:
     """Build the app. Watchers run in-process unless `watch` (or settings) says not to; the
-    task engine (DBOS) always runs, as every change is a task."""
+    task engine runs tasks here unless `TESSERA_RUN_TASKS` is false, when the API only
+    enqueues them for `tessera worker` processes (every change is a task either way)."""
     settings = settings or (runtime.settings if runtime else Settings())
     run_watchers = settings.watch_enabled if watch is None else watch
 

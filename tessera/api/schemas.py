@@ -300,6 +300,7 @@ class TaskStep(BaseModel):
     state: Literal["pending", "running", "succeeded", "failed", "skipped"]
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    executor: str | None = Field(default=None, description="The worker that ran the step.")
 
 
 class TaskError(BaseModel):
@@ -322,6 +323,9 @@ class TaskPublic(BaseModel):
     vm_id: str | None
     cancel_requested: bool
     attempt: int
+    executor_id: str | None = Field(
+        description="The worker that ran its latest step; after a takeover, the new one."
+    )
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None

@@ -219,19 +219,67 @@ def vm_show(vm: str, output: Output = OutputFormat.TABLE) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Listen address.")] = None,
     port: Annotated[int | None, typer.Option(help="Listen port.")] = None,
+    worker: Annotated[
+        bool | None,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run tasks in this process too (default: TESSERA_RUN_TASKS, true).",
+        ),
+    ] = None,
 ) -> None:
-    """Run the API with in-process inventory watchers (the embedded default)."""
+    """Run the API with in-process inventory watchers (the embedded default); with
+    --no-worker it only enqueues tasks for `tessera worker` processes."""
     import uvicorn
 
     from tessera.api.app import create_app
 
-    settings = Settings()
+    settings = Settings() if worker is None else Settings(run_tasks=worker)
     uvicorn.run(
         create_app(settings),
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_level="info",
     )
+
+
+@app.command()
+def worker(
+    watch: Annotated[
+        bool, typer.Option("--watch/--no-watch", help="Also run the inventory watchers.")
+    ] = False,
+) -> None:
+    """Run tasks from the shared queue until SIGTERM or Ctrl-C (several per PostgreSQL).
+
+    The inventory watchers stay off by default: they hold one event stream per pool and
+    write every change, so running them in each of N workers would multiply that load
+    and race on the same rows. One process runs them: the API, or one worker with
+    --watch. Each worker needs its own TESSERA_EXECUTOR_ID, kept across restarts.
+    """
+    import signal
+    import threading
+
+    from tessera.inventory.watcher import WatchManager
+    from tessera.runtime import Runtime
+    from tessera.tasks.engine import TaskEngine
+
+    settings = Settings(run_tasks=True)
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    rt = Runtime.open(settings)
+    engine = TaskEngine.start(rt)
+    watchers = WatchManager(rt) if watch else None
+    if watchers is not None:
+        watchers.start_all()
+    err_console.print(f"worker {settings.resolved_executor_id} is running tasks")
+    try:
+        while not stopping.wait(1.0):
+            pass
+    finally:
+        if watchers is not None:
+            watchers.stop_all()
+        engine.stop()
+        rt.close()
 
 
 @app.command()

@@ -260,6 +260,22 @@ class TaskRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    executor_id: Mapped[str | None] = mapped_column(
+        String(128), doc="The worker that ran its latest step (the one that resumed it)."
+    )
+
+
+class WorkerRow(Base):
+    """A task worker's heartbeat; a silent one's workflows are swept to live workers.
+    `swept_at`/`swept_by` record the claim, and fence the worker should it still live."""
+
+    __tablename__ = "workers"
+
+    executor_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    swept_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    swept_by: Mapped[str | None] = mapped_column(String(128))
 
 
 class VMLockRow(Base):

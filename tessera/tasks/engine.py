@@ -5,6 +5,9 @@ stable across restarts (DBOS recovers the pending workflows of its own executor 
 launch) and its application version is pinned: DBOS only recovers workflows of the
 version that started them, and its default (a digest of the source) would change with
 every edit.
+
+A process that does not run tasks (`TESSERA_RUN_TASKS=false`: a stateless API in front
+of workers) only enqueues them, through a DBOS client that never dequeues.
 """
 
 from __future__ import annotations
@@ -13,19 +16,30 @@ import logging
 import threading
 from typing import ClassVar
 
-from dbos import DBOS, DBOSConfig, Queue, SetEnqueueOptions, SetWorkflowID
+from dbos import (
+    DBOS,
+    DBOSClient,
+    DBOSConfig,
+    EnqueueOptions,
+    Queue,
+    SetEnqueueOptions,
+    SetWorkflowID,
+)
 from sqlalchemy import delete, select
 
 from tessera.db.rows import TaskRow, VMLockRow, utcnow
 from tessera.domain.tasks import TaskState
 from tessera.runtime import Runtime
+from tessera.tasks.presence import WorkerPresence
 
 log = logging.getLogger(__name__)
 
 # Bump when a workflow's sequence of steps changes: a worker only recovers the workflows
 # of its own version, and replaying old checkpoints against new code would be wrong.
 APP_VERSION = "tessera-tasks-1"
+APP_NAME = "tessera"
 QUEUE_NAME = "tessera-tasks"
+WORKFLOW_NAME = "tessera.task"
 _ENDED = {"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"}
 
 
@@ -38,6 +52,8 @@ class TaskEngine:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self._queue: Queue | None = None
+        self._client: DBOSClient | None = None
+        self._presence: WorkerPresence | None = None
 
     @classmethod
     def current(cls) -> TaskEngine:
@@ -47,7 +63,8 @@ class TaskEngine:
 
     @classmethod
     def start(cls, rt: Runtime) -> TaskEngine:
-        """Launch DBOS (which resumes this worker's interrupted workflows), then sweep."""
+        """Launch DBOS (which resumes this worker's interrupted workflows), sweep, and
+        start the heartbeat and dead-worker sweeper; or, with tasks off, only a client."""
         from tessera.tasks import workflows  # registers the workflows before launch
 
         del workflows
@@ -57,8 +74,17 @@ class TaskEngine:
             engine = cls(rt)
             cls._current = engine  # recovered steps look it up as soon as DBOS launches
         settings = rt.settings
+        if not settings.run_tasks:
+            # Lazy: the workers create DBOS's tables; until one has, enqueues are logged
+            # and left to a worker's start-up sweep.
+            engine._client = DBOSClient(
+                system_database_url=settings.resolved_task_database_url,
+                application_name=APP_NAME,
+                lazy=True,
+            )
+            return engine
         config: DBOSConfig = {
-            "name": "tessera",
+            "name": APP_NAME,
             "system_database_url": settings.resolved_task_database_url,
             "executor_id": settings.resolved_executor_id,
             "application_version": APP_VERSION,
@@ -73,13 +99,20 @@ class TaskEngine:
                 polling_interval_sec=0.2,
             )
             engine.sweep()
+            engine._presence = WorkerPresence(rt)
+            engine._presence.start()
         except BaseException:
             engine.stop()
             raise
         return engine
 
     def stop(self) -> None:
-        DBOS.destroy(destroy_registry=False)
+        if self._presence is not None:
+            self._presence.stop()
+        if self._client is not None:
+            self._client.destroy()
+        else:
+            DBOS.destroy(destroy_registry=False)
         with self._guard:
             if TaskEngine._current is self:
                 TaskEngine._current = None
@@ -88,12 +121,23 @@ class TaskEngine:
         """Queue the task's workflow in its provider's partition (the concurrency limit)."""
         from tessera.tasks.workflows import run_task
 
+        # A task whose provider was removed since still runs, to fail and free its locks.
+        partition = row.provider_id or "removed"
+        if self._client is not None:
+            options: EnqueueOptions = {
+                "workflow_name": WORKFLOW_NAME,
+                "queue_name": QUEUE_NAME,
+                "workflow_id": row.workflow_id,
+                "app_version": APP_VERSION,
+                "queue_partition_key": partition,
+            }
+            self._client.enqueue(options, row.id)
+            return
         if self._queue is None:
             raise RuntimeError("the task engine has not launched")
         with (
             SetWorkflowID(row.workflow_id),
-            # A task whose provider was removed since still runs, to fail and free its locks.
-            SetEnqueueOptions(queue_partition_key=row.provider_id or "removed"),
+            SetEnqueueOptions(queue_partition_key=partition),
         ):
             self._queue.enqueue(run_task, row.id)
 

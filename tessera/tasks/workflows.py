@@ -31,7 +31,7 @@ from tessera.providers import open_provider
 from tessera.providers.base import Provider
 from tessera.providers.faults import ProviderError, ProviderNotFound
 from tessera.runtime import Runtime
-from tessera.tasks.engine import TaskEngine
+from tessera.tasks.engine import WORKFLOW_NAME, TaskEngine
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def plan_of(kind: TaskKind, params: dict[str, Any]) -> list[str]:
     return [main[kind], "refresh"]
 
 
-@DBOS.workflow(name="tessera.task")
+@DBOS.workflow(name=WORKFLOW_NAME)
 def run_task(task_id: str) -> str:
     """Run the task's plan; always ends in `finish`, which frees the task's VM locks."""
     plan = begin_step(task_id)
@@ -122,12 +122,15 @@ def _task(session: Session, task_id: str) -> TaskRow:
 
 
 def _set_step(row: TaskRow, name: str, state: StepState) -> None:
+    """Record a step's state and the worker running it (after a takeover, the new one)."""
     now = utcnow().isoformat()
+    worker = DBOS.executor_id
     steps = [dict(s) for s in row.steps]
     done = 0
     for step in steps:
         if step["name"] == name:
             step["state"] = state.value
+            step["executor"] = worker
             if state is StepState.RUNNING:
                 step["started_at"], step["finished_at"] = now, None
             else:
@@ -135,6 +138,7 @@ def _set_step(row: TaskRow, name: str, state: StepState) -> None:
         done += step["state"] == StepState.SUCCEEDED.value
     row.steps = steps
     row.progress = done * 100 // max(len(steps), 1)
+    row.executor_id = worker
     row.updated_at = utcnow()
 
 
@@ -356,6 +360,7 @@ def finish_step(task_id: str, state: str, code: str | None, message: str | None)
         row = _task(session, task_id)
         row.state = state
         row.error_code, row.error_message = code, message
+        row.executor_id = DBOS.executor_id
         now = utcnow()
         row.finished_at = row.updated_at = now
         row.steps = [

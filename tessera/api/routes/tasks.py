@@ -38,6 +38,7 @@ def to_public(row: TaskRow) -> TaskPublic:
         vm_id=row.vm_id,
         cancel_requested=row.cancel_requested,
         attempt=row.attempt,
+        executor_id=row.executor_id,
         created_at=row.created_at,
         updated_at=row.updated_at,
         started_at=row.started_at,
