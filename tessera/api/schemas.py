@@ -382,3 +382,49 @@ class VMRenameRequest(BaseModel):
 
     name: str = Field(pattern=VM_NAME_PATTERN)
     stop_if_running: bool = False
+
+
+class VMResizeRequest(BaseModel):
+    """Absolute values; at least one is needed (the service says so otherwise)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpu_count: int | None = Field(default=None, ge=1, le=256)
+    memory_mib: int | None = Field(default=None, ge=16, le=4 * 1024 * 1024)
+
+
+class DiskGrowRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    size_gib: int = Field(ge=1, le=65536, description="The new size; disks only grow.")
+
+
+class SnapshotCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=VM_NAME_PATTERN)
+
+
+class SnapshotPublic(BaseModel):
+    """A snapshot as the provider reports it; `id` is the provider's own."""
+
+    id: str
+    name: str
+    description: str
+    created_at: datetime | None
+    parent_id: str | None
+    is_current: bool
+
+
+class VMCloneRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=VM_NAME_PATTERN)
+    host_id: str | None = Field(default=None, min_length=1, max_length=64)
+    datastore_id: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+class VMMigrateRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host_id: str = Field(min_length=1, max_length=64)

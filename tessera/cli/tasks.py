@@ -236,13 +236,222 @@ def vm_rename(
     finish(client, task, no_wait, timeout, output)
 
 
+def _submit(method: str, vm: str, path: str, body: Any, wait: tuple[bool, float, Output]) -> None:
+    """Send one change of a VM (by name or id) and follow its task like the others."""
+    client = _client()
+    url = f"/v1/vms/{find_vm_id(client, vm)}{path}"
+    task = client.post(url, body) if method == "POST" else client.delete(url)
+    finish(client, task, *wait)
+
+
+def _vm_provider(client: ApiClient, vm: str) -> str:
+    return str(client.get(f"/v1/vms/{find_vm_id(client, vm)}")["provider_id"])
+
+
+def vm_resize(
+    vm: str,
+    cpus: Annotated[int | None, typer.Option(min=1, help="New CPU count.")] = None,
+    memory_mib: Annotated[int | None, typer.Option(min=16, help="New memory.")] = None,
+    no_wait: NoWait = False,
+    timeout: Timeout = 3600.0,
+    output: Output = OutputFormat.TABLE,
+) -> None:
+    """Set a VM's CPU count and/or memory."""
+    body = {"cpu_count": cpus, "memory_mib": memory_mib}
+    _submit("POST", vm, "/resize", body, (no_wait, timeout, output))
+
+
+def vm_nic_add(
+    vm: str,
+    network: Annotated[str, typer.Argument(help="Network name or id.")],
+    mac: Annotated[
+        str | None, typer.Option(help="Fixed MAC; the provider picks otherwise.")
+    ] = None,
+    no_wait: NoWait = False,
+    timeout: Timeout = 3600.0,
+    output: Output = OutputFormat.TABLE,
+) -> None:
+    """Add a NIC on a network."""
+    client = _client()
+    network_id = _object_id(client, "/v1/networks", _vm_provider(client, vm), network)
+    body = {"network_id": network_id, "mac": mac}
+    _submit("POST", vm, "/nics", body, (no_wait, timeout, output))
+
+
+def vm_nic_remove(
+    vm: str,
+    nic_id: Annotated[int, typer.Argument(help="The NIC's id, as `vm show` lists it.")],
+    no_wait: NoWait = False,
+    timeout: Timeout = 3600.0,
+    output: Output = OutputFormat.TABLE,
+) -> None:
+    """Remove a NIC."""
+    _submit("DELETE", vm, f"/nics/{nic_id}", None, (no_wait, timeout, output))
+
+
+def vm_disk_add(
+    vm: str,
+    size_gib: Annotated[int, typer.Argument(min=1)],
+    datastore: Annotated[str | None, typer.Option(help="Datastore name or id.")] = None,
+    no_wait: NoWait = False,
+    timeout: Timeout = 3600.0,
+    output: Output = OutputFormat.TABLE,
+) -> None:
+    """Add an empty disk."""
+    client = _client()
+    ds = (
+        _object_id(client, "/v1/datastores", _vm_provider(client, vm), datastore)
+        if datastore
+        else None
+    )
+    body = {"size_gib": size_gib, "datastore_id": ds}
+    _submit("POST", vm, "/disks", body, (no_wait, timeout, output))
+
+
+def vm_disk_grow(
+    vm: str,
+    disk_id: Annotated[int, typer.Argument(help="The disk's id, as `vm show` lists it.")],
+    size_gib: Annotated[int, typer.Argument(min=1, help="The new size.")],
+    no_wait: NoWait = False,
+    timeout: Timeout = 3600.0,
+    output: Output = OutputFormat.TABLE,
+) -> None:
+    """Grow a disk (never shrinks)."""
+    body = {"size_gib": size_gib}
+    _submit("POST", vm, f"/disks/{disk_id}/grow", body, (no_wait, timeout, output))
+
+
+def vm_disk_remove(
+    vm: str,
+    disk_id: Annotated[int, typer.Argument(help="The disk's id, as `vm show` lists it.")],
+    no_wait: NoWait = False,
+    timeout: Timeout = 3600.0,
+    output: Output = OutputFormat.TABLE,
+) -> None:
+    """Detach a disk and delete its storage."""
+    _submit("DELETE", vm, f"/disks/{disk_id}", None, (no_wait, timeout, output))
+
+
+def vm_snapshot_create(
+    vm: str,
+    name: str,
+    no_wait: NoWait = False,
+    timeout: Timeout = 3600.0,
+    output: Output = OutputFormat.TABLE,
+) -> None:
+    """Snapshot a VM."""
+    _submit("POST", vm, "/snapshots", {"name": name}, (no_wait, timeout, output))
+
+
+def vm_snapshot_list(vm: str, output: Output = OutputFormat.TABLE) -> None:
+    """A VM's snapshots, read from its pool."""
+    client = _client()
+    snapshots = client.get(f"/v1/vms/{find_vm_id(client, vm)}/snapshots")
+    emit(snapshots, output, ("name", "created_at", "is_current", "parent_id", "id"))
+
+
+def vm_snapshot_revert(
+    vm: str,
+    name: str,
+    no_wait: NoWait = False,
+    timeout: Timeout = 3600.0,
+    output: Output = OutputFormat.TABLE,
+) -> None:
+    """Return a VM to a snapshot."""
+    _submit("POST", vm, f"/snapshots/{name}/revert", None, (no_wait, timeout, output))
+
+
+def vm_snapshot_delete(
+    vm: str,
+    name: str,
+    no_wait: NoWait = False,
+    timeout: Timeout = 3600.0,
+    output: Output = OutputFormat.TABLE,
+) -> None:
+    """Delete a snapshot, keeping the VM's current state."""
+    _submit("DELETE", vm, f"/snapshots/{name}", None, (no_wait, timeout, output))
+
+
+def vm_clone(
+    vm: str,
+    name: str,
+    host: Annotated[str | None, typer.Option(help="Host name or id.")] = None,
+    datastore: Annotated[str | None, typer.Option(help="Datastore name or id.")] = None,
+    no_wait: NoWait = False,
+    timeout: Timeout = 3600.0,
+    output: Output = OutputFormat.TABLE,
+) -> None:
+    """Make a full copy of a stopped VM; the task's result names the copy."""
+    client = _client()
+    pid = _vm_provider(client, vm) if host or datastore else ""
+    body = {
+        "name": name,
+        "host_id": _object_id(client, "/v1/hosts", pid, host) if host else None,
+        "datastore_id": _object_id(client, "/v1/datastores", pid, datastore) if datastore else None,
+    }
+    _submit("POST", vm, "/clone", body, (no_wait, timeout, output))
+
+
+def vm_template(
+    vm: str, no_wait: NoWait = False, timeout: Timeout = 3600.0, output: Output = OutputFormat.TABLE
+) -> None:
+    """Turn a stopped VM into a template."""
+    _submit("POST", vm, "/template", None, (no_wait, timeout, output))
+
+
+def vm_untemplate(
+    vm: str, no_wait: NoWait = False, timeout: Timeout = 3600.0, output: Output = OutputFormat.TABLE
+) -> None:
+    """Turn a template back into a VM."""
+    _submit("DELETE", vm, "/template", None, (no_wait, timeout, output))
+
+
+def vm_migrate(
+    vm: str,
+    host: Annotated[str, typer.Argument(help="Target host name or id.")],
+    no_wait: NoWait = False,
+    timeout: Timeout = 3600.0,
+    output: Output = OutputFormat.TABLE,
+) -> None:
+    """Move a VM to another host of its pool."""
+    client = _client()
+    host_id = _object_id(client, "/v1/hosts", _vm_provider(client, vm), host)
+    _submit("POST", vm, "/migrate", {"host_id": host_id}, (no_wait, timeout, output))
+
+
 def register_vm_commands(vm_app: typer.Typer) -> None:
-    """Add the task-backed VM commands to `tessera vm`."""
+    """Add the task-backed VM commands to `tessera vm`, devices and snapshots grouped."""
     for name, command in (
         ("create", vm_create),
         ("delete", vm_delete),
         ("start", vm_start),
         ("stop", vm_stop),
         ("rename", vm_rename),
+        ("resize", vm_resize),
+        ("clone", vm_clone),
+        ("template", vm_template),
+        ("untemplate", vm_untemplate),
+        ("migrate", vm_migrate),
     ):
         vm_app.command(name)(reports_errors(command))
+    groups: dict[str, tuple[str, tuple[tuple[str, Any], ...]]] = {
+        "nic": ("A VM's NICs.", (("add", vm_nic_add), ("remove", vm_nic_remove))),
+        "disk": (
+            "A VM's disks.",
+            (("add", vm_disk_add), ("grow", vm_disk_grow), ("remove", vm_disk_remove)),
+        ),
+        "snapshot": (
+            "A VM's snapshots.",
+            (
+                ("create", vm_snapshot_create),
+                ("list", vm_snapshot_list),
+                ("revert", vm_snapshot_revert),
+                ("delete", vm_snapshot_delete),
+            ),
+        ),
+    }
+    for group, (help_text, commands) in groups.items():
+        sub = typer.Typer(help=help_text, no_args_is_help=True)
+        for name, command in commands:
+            sub.command(name)(reports_errors(command))
+        vm_app.add_typer(sub, name=group)

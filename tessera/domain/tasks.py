@@ -22,6 +22,19 @@ class TaskKind(StrEnum):
     VM_DELETE = "vm.delete"
     VM_POWER = "vm.power"
     VM_RENAME = "vm.rename"
+    VM_RESIZE = "vm.resize"
+    VM_NIC_ADD = "vm.nic.add"
+    VM_NIC_REMOVE = "vm.nic.remove"
+    VM_DISK_ADD = "vm.disk.add"
+    VM_DISK_GROW = "vm.disk.grow"
+    VM_DISK_REMOVE = "vm.disk.remove"
+    VM_SNAPSHOT_CREATE = "vm.snapshot.create"
+    VM_SNAPSHOT_REVERT = "vm.snapshot.revert"
+    VM_SNAPSHOT_DELETE = "vm.snapshot.delete"
+    VM_CLONE = "vm.clone"
+    VM_TEMPLATE = "vm.template"
+    VM_UNTEMPLATE = "vm.untemplate"
+    VM_MIGRATE = "vm.migrate"
 
 
 class StepState(StrEnum):

@@ -8,7 +8,7 @@ die in between, the engine's start-up sweep queues it (a task is never lost).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,23 +23,29 @@ from tessera.db.rows import (
     NetworkRow,
     ProviderRow,
     TaskRow,
+    VMDiskRow,
     VMLockRow,
+    VMNicRow,
     VMRow,
     new_id,
     utcnow,
 )
+from tessera.domain.inventory import PowerState
+from tessera.domain.operations import SnapshotInfo
 from tessera.domain.tasks import POWER_OPERATIONS, PowerAction, TaskKind, TaskState
 from tessera.errors import (
     ConflictError,
     InvalidInputError,
     LockedError,
     NotFoundError,
+    ProviderFailedError,
     UnsupportedError,
 )
 from tessera.inventory import queries
-from tessera.inventory.pools import get_provider
-from tessera.providers import driver_class
+from tessera.inventory.pools import endpoint_for, get_provider
+from tessera.providers import driver_class, open_provider
 from tessera.providers.base import OPERATION_CAPABILITIES
+from tessera.providers.faults import ProviderError, ProviderNotFound
 from tessera.runtime import Runtime
 from tessera.tasks.engine import TaskEngine
 
@@ -80,14 +86,16 @@ class VMCreateRequest:
 
 def _require(provider: ProviderRow, *operations: str) -> None:
     """422 naming the missing capability flag, before any task exists."""
-    capabilities = driver_class(provider.kind).capabilities
     for operation in operations:
-        flag = OPERATION_CAPABILITIES[operation]
-        if not getattr(capabilities, flag):
-            raise UnsupportedError(
-                f"provider {provider.name!r} ({provider.kind}) cannot {operation}: it lacks {flag}",
-                capability=flag,
-            )
+        _require_flag(provider, OPERATION_CAPABILITIES[operation], operation)
+
+
+def _require_flag(provider: ProviderRow, flag: str, operation: str) -> None:
+    if not getattr(driver_class(provider.kind).capabilities, flag):
+        raise UnsupportedError(
+            f"provider {provider.name!r} ({provider.kind}) cannot {operation}: it lacks {flag}",
+            capability=flag,
+        )
 
 
 def _native(session: Session, row: Any, row_id: str, provider_id: str, what: str) -> str:
@@ -244,6 +252,11 @@ def submit_create(rt: Runtime, req: VMCreateRequest) -> TaskRow:
     )
 
 
+# Reads a VM's inventory rows and returns the task's extra parameters (native ids);
+# raises a 4xx error for bad input, so no task exists when the request is wrong.
+Resolver = Callable[[Session, VMRow, ProviderRow], dict[str, Any]]
+
+
 def _vm_task(
     rt: Runtime,
     vm_id: str,
@@ -251,13 +264,18 @@ def _vm_task(
     operation: str,
     params: dict[str, Any],
     requester: str,
+    resolve: Resolver | None = None,
+    new_name: str | None = None,
 ) -> TaskRow:
+    """A task on one VM, which it locks; with `new_name` (a clone), that name too."""
     with rt.sessions() as session:
         vm = session.get(VMRow, vm_id)
         if vm is None:
             raise NotFoundError(f"VM {vm_id} not found")
         provider = get_provider(session, vm.provider_id)
         _require(provider, operation)
+        if resolve is not None:
+            params = {**params, **resolve(session, vm, provider)}
         provider_id, native = provider.id, vm.native_id
     return _submit(
         rt,
@@ -265,7 +283,7 @@ def _vm_task(
         provider_id=provider_id,
         vm_id=vm_id,
         params={**params, "vm_native_id": native},
-        lock_keys=[vm_id],
+        lock_keys=[vm_id] + ([f"new:{provider_id}:{new_name}"] if new_name else []),
         requester=requester,
     )
 
@@ -291,6 +309,162 @@ def submit_rename(
 ) -> TaskRow:
     params = {"name": name, "stop_if_running": stop_if_running}
     return _vm_task(rt, vm_id, TaskKind.VM_RENAME, "rename_vm", params, requester)
+
+
+def _require_hot(vm: VMRow, provider: ProviderRow, flag: str, operation: str) -> None:
+    """A device change on a running VM also needs the hot-add flag."""
+    if vm.power_state == PowerState.RUNNING.value:
+        _require_flag(provider, flag, f"{operation} on a running VM")
+
+
+def submit_resize(
+    rt: Runtime, vm_id: str, *, cpu_count: int | None, memory_mib: int | None, requester: str
+) -> TaskRow:
+    if cpu_count is None and memory_mib is None:
+        raise InvalidInputError("give cpu_count, memory_mib or both")
+    params = {"cpu_count": cpu_count, "memory_mib": memory_mib}
+    return _vm_task(rt, vm_id, TaskKind.VM_RESIZE, "resize_vm", params, requester)
+
+
+def submit_add_nic(rt: Runtime, vm_id: str, nic: NicRequest, *, requester: str) -> TaskRow:
+    def resolve(session: Session, vm: VMRow, provider: ProviderRow) -> dict[str, Any]:
+        _require_hot(vm, provider, "supports_hot_add_nic", "add_nic")
+        network = _native(session, NetworkRow, nic.network_id, provider.id, "network")
+        return {"network": network, "mac": nic.mac}
+
+    return _vm_task(rt, vm_id, TaskKind.VM_NIC_ADD, "add_nic", {}, requester, resolve)
+
+
+def _device(session: Session, row: Any, device_id: int, vm: VMRow, what: str) -> Any:
+    """A NIC or disk row of this VM (404 otherwise); devices are addressed by row id."""
+    found = session.get(row, device_id)
+    if found is None or found.vm_id != vm.id:
+        raise NotFoundError(f"{what} {device_id} not found on VM {vm.id}")
+    return found
+
+
+def submit_remove_nic(rt: Runtime, vm_id: str, nic_id: int, *, requester: str) -> TaskRow:
+    def resolve(session: Session, vm: VMRow, provider: ProviderRow) -> dict[str, Any]:
+        _require_hot(vm, provider, "supports_hot_add_nic", "remove_nic")
+        return {"nic_key": _device(session, VMNicRow, nic_id, vm, "NIC").key}
+
+    return _vm_task(rt, vm_id, TaskKind.VM_NIC_REMOVE, "remove_nic", {}, requester, resolve)
+
+
+def submit_add_disk(rt: Runtime, vm_id: str, disk: DiskRequest, *, requester: str) -> TaskRow:
+    def resolve(session: Session, vm: VMRow, provider: ProviderRow) -> dict[str, Any]:
+        _require_hot(vm, provider, "supports_hot_add_disk", "add_disk")
+        datastore = (
+            _native(session, DatastoreRow, disk.datastore_id, provider.id, "datastore")
+            if disk.datastore_id
+            else None
+        )
+        return {"size_bytes": disk.size_gib * GIB, "datastore": datastore}
+
+    return _vm_task(rt, vm_id, TaskKind.VM_DISK_ADD, "add_disk", {}, requester, resolve)
+
+
+def submit_grow_disk(
+    rt: Runtime, vm_id: str, disk_id: int, size_gib: int, *, requester: str
+) -> TaskRow:
+    def resolve(session: Session, vm: VMRow, provider: ProviderRow) -> dict[str, Any]:
+        found: VMDiskRow = _device(session, VMDiskRow, disk_id, vm, "disk")
+        if size_gib * GIB < found.size_bytes:
+            raise InvalidInputError(
+                f"disk {disk_id} is {found.size_bytes / GIB:g} GiB; disks only grow"
+            )
+        return {"disk_key": found.key, "size_bytes": size_gib * GIB}
+
+    return _vm_task(rt, vm_id, TaskKind.VM_DISK_GROW, "grow_disk", {}, requester, resolve)
+
+
+def submit_remove_disk(rt: Runtime, vm_id: str, disk_id: int, *, requester: str) -> TaskRow:
+    def resolve(session: Session, vm: VMRow, provider: ProviderRow) -> dict[str, Any]:
+        _require_hot(vm, provider, "supports_hot_add_disk", "remove_disk")
+        return {"disk_key": _device(session, VMDiskRow, disk_id, vm, "disk").key}
+
+    return _vm_task(rt, vm_id, TaskKind.VM_DISK_REMOVE, "remove_disk", {}, requester, resolve)
+
+
+_SNAPSHOT_OPERATIONS = {
+    TaskKind.VM_SNAPSHOT_CREATE: "create_snapshot",
+    TaskKind.VM_SNAPSHOT_REVERT: "revert_snapshot",
+    TaskKind.VM_SNAPSHOT_DELETE: "delete_snapshot",
+}
+
+
+def submit_snapshot(
+    rt: Runtime, vm_id: str, kind: TaskKind, name: str, *, requester: str
+) -> TaskRow:
+    """Create, revert to or delete the snapshot called `name`."""
+    params = {"snapshot": name}
+    return _vm_task(rt, vm_id, kind, _SNAPSHOT_OPERATIONS[kind], params, requester)
+
+
+def list_snapshots(rt: Runtime, vm_id: str) -> list[SnapshotInfo]:
+    """Straight from the provider (snapshots are not in the inventory); 503 with
+    Retry-After when the pool cannot be reached."""
+    with rt.sessions() as session:
+        vm = session.get(VMRow, vm_id)
+        if vm is None:
+            raise NotFoundError(f"VM {vm_id} not found")
+        provider = get_provider(session, vm.provider_id)
+        _require(provider, "list_snapshots")
+        kind, endpoint, native = provider.kind, endpoint_for(rt, provider), vm.native_id
+    try:
+        with open_provider(kind, endpoint) as driver:
+            return driver.list_snapshots(native)
+    except ProviderNotFound:
+        raise NotFoundError(f"VM {vm_id} is no longer on its provider") from None
+    except ProviderError as exc:
+        raise ProviderFailedError(
+            f"listing snapshots failed ({exc.code}): {exc.message}",
+            provider_code=exc.code,
+            retryable=exc.retryable,
+            retry_after_s=30.0 if exc.retryable else None,
+        ) from None
+
+
+def submit_clone(
+    rt: Runtime,
+    vm_id: str,
+    name: str,
+    *,
+    host_id: str | None,
+    datastore_id: str | None,
+    requester: str,
+) -> TaskRow:
+    """The source is locked, and so is the new name, as for a create."""
+
+    def resolve(session: Session, vm: VMRow, provider: ProviderRow) -> dict[str, Any]:
+        pid = provider.id
+        placement = {
+            "host_native_id": _native(session, HostRow, host_id, pid, "host") if host_id else None,
+            "datastore_native_id": _native(session, DatastoreRow, datastore_id, pid, "datastore")
+            if datastore_id
+            else None,
+        }
+        return {"placement": placement}
+
+    params = {"name": name}
+    return _vm_task(rt, vm_id, TaskKind.VM_CLONE, "clone_vm", params, requester, resolve, name)
+
+
+def submit_template(rt: Runtime, vm_id: str, to_template: bool, *, requester: str) -> TaskRow:
+    if to_template:
+        return _vm_task(rt, vm_id, TaskKind.VM_TEMPLATE, "convert_to_template", {}, requester)
+    return _vm_task(rt, vm_id, TaskKind.VM_UNTEMPLATE, "convert_to_vm", {}, requester)
+
+
+def submit_migrate(rt: Runtime, vm_id: str, host_id: str, *, requester: str) -> TaskRow:
+    """A running VM needs live migration, a stopped one cold migration."""
+
+    def resolve(session: Session, vm: VMRow, provider: ProviderRow) -> dict[str, Any]:
+        if vm.power_state == PowerState.RUNNING.value:
+            _require_flag(provider, "supports_live_migration", "migrate_vm a running VM")
+        return {"host": _native(session, HostRow, host_id, provider.id, "host")}
+
+    return _vm_task(rt, vm_id, TaskKind.VM_MIGRATE, "migrate_vm", {}, requester, resolve)
 
 
 def get_task(session: Session, task_id: str) -> TaskRow:
@@ -359,6 +533,8 @@ def retry_task(rt: Runtime, task_id: str) -> TaskRow:
         keys = [f"new:{row.provider_id}:{spec['name']}"]
     else:
         keys = [row.vm_id] if row.vm_id else []
+        if row.kind == TaskKind.VM_CLONE.value:
+            keys.append(f"new:{row.provider_id}:{row.params['name']}")
     _commit_with_locks(rt, row, keys)
     _enqueue(row)
     return row

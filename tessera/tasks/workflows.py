@@ -29,7 +29,7 @@ from tessera.inventory.pools import endpoint_for
 from tessera.inventory.reconcile import apply_changes
 from tessera.providers import open_provider
 from tessera.providers.base import Provider
-from tessera.providers.faults import ProviderError, ProviderNotFound
+from tessera.providers.faults import ProviderError, ProviderInvalidRequest, ProviderNotFound
 from tessera.runtime import Runtime
 from tessera.tasks.engine import WORKFLOW_NAME, TaskEngine
 
@@ -81,8 +81,7 @@ def plan_of(kind: TaskKind, params: dict[str, Any]) -> list[str]:
         if params.get("power_on"):
             steps.append("power-on")
         return [*steps, "refresh"]
-    main = {TaskKind.VM_DELETE: "delete", TaskKind.VM_POWER: "power", TaskKind.VM_RENAME: "rename"}
-    return [main[kind], "refresh"]
+    return [_MAIN_STEP[kind], "refresh"]
 
 
 @DBOS.workflow(name=WORKFLOW_NAME)
@@ -301,6 +300,90 @@ def _delete(ctx: StepContext) -> None:
     ctx.provider.delete_vm(ctx.vm_native_id, op_key=ctx.op_key)
 
 
+def _resize(ctx: StepContext) -> None:
+    ctx.provider.resize_vm(
+        ctx.vm_native_id,
+        op_key=ctx.op_key,
+        cpu_count=ctx.params.get("cpu_count"),
+        memory_mib=ctx.params.get("memory_mib"),
+    )
+
+
+def _add_nic(ctx: StepContext) -> None:
+    nic = NicSpec(ctx.params["network"], ctx.params.get("mac"))
+    ctx.provider.add_nic(ctx.vm_native_id, nic, op_key=ctx.op_key)
+
+
+def _remove_nic(ctx: StepContext) -> None:
+    ctx.provider.remove_nic(ctx.vm_native_id, ctx.params["nic_key"], op_key=ctx.op_key)
+
+
+def _add_disk(ctx: StepContext) -> None:
+    disk = DiskSpec(ctx.params["size_bytes"], ctx.params.get("datastore"))
+    ctx.provider.add_disk(ctx.vm_native_id, disk, op_key=ctx.op_key)
+
+
+def _grow_disk(ctx: StepContext) -> None:
+    ctx.provider.grow_disk(
+        ctx.vm_native_id, ctx.params["disk_key"], ctx.params["size_bytes"], op_key=ctx.op_key
+    )
+
+
+def _remove_disk(ctx: StepContext) -> None:
+    ctx.provider.remove_disk(ctx.vm_native_id, ctx.params["disk_key"], op_key=ctx.op_key)
+
+
+def _snapshot_id(ctx: StepContext) -> str | None:
+    """The API names snapshots; drivers want their native id, looked up at run time."""
+    name = ctx.params["snapshot"]
+    found = (s for s in ctx.provider.list_snapshots(ctx.vm_native_id) if s.name == name)
+    return next((s.native_id for s in found), None)
+
+
+def _snapshot(ctx: StepContext) -> None:
+    ctx.provider.create_snapshot(ctx.vm_native_id, ctx.params["snapshot"], op_key=ctx.op_key)
+
+
+def _revert(ctx: StepContext) -> None:
+    snapshot = _snapshot_id(ctx)
+    if snapshot is None:
+        raise ProviderInvalidRequest(f"the VM has no snapshot named {ctx.params['snapshot']!r}")
+    ctx.provider.revert_snapshot(ctx.vm_native_id, snapshot, op_key=ctx.op_key)
+
+
+def _delete_snapshot(ctx: StepContext) -> None:
+    """A snapshot already gone counts as deleted (a repeat after a crash)."""
+    snapshot = _snapshot_id(ctx)
+    if snapshot is not None:
+        ctx.provider.delete_snapshot(ctx.vm_native_id, snapshot, op_key=ctx.op_key)
+
+
+def _clone(ctx: StepContext) -> None:
+    """Clone and record the copy at once, so the result names its Tessera id."""
+    info = ctx.provider.clone_vm(
+        ctx.vm_native_id,
+        ctx.params["name"],
+        op_key=ctx.op_key,
+        placement=Placement(**ctx.params["placement"]),
+    )
+    clone_id = _record_vm(ctx, info)
+    with ctx.rt.sessions.begin() as session:
+        row = _task(session, ctx.task_id)
+        row.result = {**(row.result or {}), "clone_vm_id": clone_id}
+
+
+def _to_template(ctx: StepContext) -> None:
+    ctx.provider.convert_to_template(ctx.vm_native_id, op_key=ctx.op_key)
+
+
+def _to_vm(ctx: StepContext) -> None:
+    ctx.provider.convert_to_vm(ctx.vm_native_id, op_key=ctx.op_key)
+
+
+def _migrate(ctx: StepContext) -> None:
+    ctx.provider.migrate_vm(ctx.vm_native_id, ctx.params["host"], op_key=ctx.op_key)
+
+
 def _refresh(ctx: StepContext) -> None:
     """Re-read the VM and store it, so the API shows the result straight away."""
     try:
@@ -327,7 +410,40 @@ _STEPS: dict[str, Callable[[StepContext], None]] = {
     "power": _power,
     "rename": _rename,
     "delete": _delete,
+    "resize": _resize,
+    "add-nic": _add_nic,
+    "remove-nic": _remove_nic,
+    "add-disk": _add_disk,
+    "grow-disk": _grow_disk,
+    "remove-disk": _remove_disk,
+    "snapshot": _snapshot,
+    "revert": _revert,
+    "delete-snapshot": _delete_snapshot,
+    "clone": _clone,
+    "to-template": _to_template,
+    "to-vm": _to_vm,
+    "migrate": _migrate,
     "refresh": _refresh,
+}
+
+# The one provider step of each single-operation kind (before its refresh).
+_MAIN_STEP: dict[TaskKind, str] = {
+    TaskKind.VM_DELETE: "delete",
+    TaskKind.VM_POWER: "power",
+    TaskKind.VM_RENAME: "rename",
+    TaskKind.VM_RESIZE: "resize",
+    TaskKind.VM_NIC_ADD: "add-nic",
+    TaskKind.VM_NIC_REMOVE: "remove-nic",
+    TaskKind.VM_DISK_ADD: "add-disk",
+    TaskKind.VM_DISK_GROW: "grow-disk",
+    TaskKind.VM_DISK_REMOVE: "remove-disk",
+    TaskKind.VM_SNAPSHOT_CREATE: "snapshot",
+    TaskKind.VM_SNAPSHOT_REVERT: "revert",
+    TaskKind.VM_SNAPSHOT_DELETE: "delete-snapshot",
+    TaskKind.VM_CLONE: "clone",
+    TaskKind.VM_TEMPLATE: "to-template",
+    TaskKind.VM_UNTEMPLATE: "to-vm",
+    TaskKind.VM_MIGRATE: "migrate",
 }
 
 

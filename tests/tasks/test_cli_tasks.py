@@ -61,3 +61,50 @@ def test_vm_lifecycle_through_the_cli(cli_env: dict[str, str], kvm_host_fresh: A
     assert tessera("task", "cancel", pending["id"]).exit_code == 4  # already finished
     assert tessera("vm", "delete", "cli-renamed").exit_code == 0
     assert tessera("vm", "show", "cli-renamed").exit_code == 3
+
+
+def test_vm_operations_through_the_cli(cli_env: dict[str, str], kvm_host_module: Any) -> None:
+    """Each new command submits its task and waits; a failed task exits 10."""
+    uri = kvm_host_module.uri
+    assert tessera("provider", "add", "kvm-ops", "--kind", "libvirt", "--url", uri).exit_code == 0
+    assert tessera("provider", "sync", "kvm-ops").exit_code == 0
+    headers = {"Authorization": f"Bearer {cli_env['TESSERA_API_TOKEN']}"}
+    networks = httpx.get(f"{cli_env['TESSERA_API_URL']}/v1/networks", headers=headers).json()[
+        "items"
+    ]
+    plain = next(n["name"] for n in networks if n["vlan_id"] is None)
+    made = tessera(
+        "vm", "create", "cli-ops", "--provider", "kvm-ops", "--memory-mib", "64", "--disk", "1"
+    )
+    assert made.exit_code == 0, made.output
+
+    def show() -> Any:
+        return json.loads(tessera("vm", "show", "cli-ops", "-o", "json").output)
+
+    assert tessera("vm", "resize", "cli-ops", "--cpus", "2").exit_code == 0
+    assert show()["cpu_count"] == 2
+    assert (
+        tessera("vm", "nic", "add", "cli-ops", plain, "--mac", "52:54:00:0d:0e:0f").exit_code == 0
+    )
+    (nic,) = show()["nics"]
+    assert nic["mac"] == "52:54:00:0d:0e:0f"
+    assert tessera("vm", "nic", "remove", "cli-ops", str(nic["id"])).exit_code == 0
+    assert show()["nics"] == []
+    assert tessera("vm", "disk", "add", "cli-ops", "1").exit_code == 0
+    disk = show()["disks"][-1]
+    assert tessera("vm", "disk", "grow", "cli-ops", str(disk["id"]), "2").exit_code == 0
+    assert tessera("vm", "disk", "remove", "cli-ops", str(disk["id"])).exit_code == 0
+    assert len(show()["disks"]) == 1
+
+    assert tessera("vm", "snapshot", "create", "cli-ops", "snap1").exit_code == 0
+    listed = tessera("vm", "snapshot", "list", "cli-ops", "-o", "json")
+    assert [s["name"] for s in json.loads(listed.output)] == ["snap1"]
+    assert tessera("vm", "snapshot", "revert", "cli-ops", "snap1").exit_code == 0
+    assert tessera("vm", "snapshot", "revert", "cli-ops", "nope").exit_code == 10
+    assert tessera("vm", "snapshot", "delete", "cli-ops", "snap1").exit_code == 0
+    assert tessera("vm", "clone", "cli-ops", "cli-ops-copy").exit_code == 0
+    assert tessera("vm", "show", "cli-ops-copy").exit_code == 0
+    refused = tessera("vm", "template", "cli-ops")
+    assert refused.exit_code != 0 and "supports_templates" in refused.output
+    for vm in ("cli-ops-copy", "cli-ops"):
+        assert tessera("vm", "delete", vm).exit_code == 0

@@ -2,11 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from fastapi import APIRouter, status
 
 from tessera.api.deps import RuntimeDep
 from tessera.api.routes.tasks import to_public
-from tessera.api.schemas import ErrorBody, TaskPublic, VMCreate, VMPowerRequest, VMRenameRequest
+from tessera.api.schemas import (
+    DiskCreate,
+    DiskGrowRequest,
+    ErrorBody,
+    NicCreate,
+    SnapshotCreate,
+    SnapshotPublic,
+    TaskPublic,
+    VMCloneRequest,
+    VMCreate,
+    VMMigrateRequest,
+    VMPowerRequest,
+    VMRenameRequest,
+    VMResizeRequest,
+)
+from tessera.domain.tasks import TaskKind
 from tessera.tasks import service
 
 router = APIRouter(prefix="/v1/vms", tags=["vm actions"])
@@ -73,3 +91,119 @@ def rename_vm(vm_id: str, body: VMRenameRequest, rt: RuntimeDep) -> TaskPublic:
         rt, vm_id, body.name, stop_if_running=body.stop_if_running, requester=REQUESTER
     )
     return to_public(task)
+
+
+def _action(path: str, method: str = "POST") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A VM change answering 202 with its task."""
+    return router.api_route(
+        path,
+        methods=[method],
+        status_code=status.HTTP_202_ACCEPTED,
+        response_model=TaskPublic,
+        responses=_ERRORS,
+    )
+
+
+@_action("/{vm_id}/resize")
+def resize_vm(vm_id: str, body: VMResizeRequest, rt: RuntimeDep) -> TaskPublic:
+    task = service.submit_resize(
+        rt, vm_id, cpu_count=body.cpu_count, memory_mib=body.memory_mib, requester=REQUESTER
+    )
+    return to_public(task)
+
+
+@_action("/{vm_id}/nics")
+def add_nic(vm_id: str, body: NicCreate, rt: RuntimeDep) -> TaskPublic:
+    nic = service.NicRequest(body.network_id, body.mac)
+    return to_public(service.submit_add_nic(rt, vm_id, nic, requester=REQUESTER))
+
+
+@_action("/{vm_id}/nics/{nic_id}", "DELETE")
+def remove_nic(vm_id: str, nic_id: int, rt: RuntimeDep) -> TaskPublic:
+    return to_public(service.submit_remove_nic(rt, vm_id, nic_id, requester=REQUESTER))
+
+
+@_action("/{vm_id}/disks")
+def add_disk(vm_id: str, body: DiskCreate, rt: RuntimeDep) -> TaskPublic:
+    disk = service.DiskRequest(body.size_gib, body.datastore_id)
+    return to_public(service.submit_add_disk(rt, vm_id, disk, requester=REQUESTER))
+
+
+@_action("/{vm_id}/disks/{disk_id}/grow")
+def grow_disk(vm_id: str, disk_id: int, body: DiskGrowRequest, rt: RuntimeDep) -> TaskPublic:
+    task = service.submit_grow_disk(rt, vm_id, disk_id, body.size_gib, requester=REQUESTER)
+    return to_public(task)
+
+
+@_action("/{vm_id}/disks/{disk_id}", "DELETE")
+def remove_disk(vm_id: str, disk_id: int, rt: RuntimeDep) -> TaskPublic:
+    return to_public(service.submit_remove_disk(rt, vm_id, disk_id, requester=REQUESTER))
+
+
+@_action("/{vm_id}/snapshots")
+def create_snapshot(vm_id: str, body: SnapshotCreate, rt: RuntimeDep) -> TaskPublic:
+    kind = TaskKind.VM_SNAPSHOT_CREATE
+    return to_public(service.submit_snapshot(rt, vm_id, kind, body.name, requester=REQUESTER))
+
+
+@router.get(
+    "/{vm_id}/snapshots",
+    response_model=list[SnapshotPublic],
+    responses={
+        **_ERRORS,
+        503: {"model": ErrorBody, "description": "The pool is unreachable (Retry-After)."},
+    },
+)
+def list_snapshots(vm_id: str, rt: RuntimeDep) -> list[SnapshotPublic]:
+    """Read from the provider each time: snapshots are not part of the inventory."""
+    return [
+        SnapshotPublic(
+            id=s.native_id,
+            name=s.name,
+            description=s.description,
+            created_at=s.created_at,
+            parent_id=s.parent_native_id,
+            is_current=s.is_current,
+        )
+        for s in service.list_snapshots(rt, vm_id)
+    ]
+
+
+@_action("/{vm_id}/snapshots/{name}/revert")
+def revert_snapshot(vm_id: str, name: str, rt: RuntimeDep) -> TaskPublic:
+    kind = TaskKind.VM_SNAPSHOT_REVERT
+    return to_public(service.submit_snapshot(rt, vm_id, kind, name, requester=REQUESTER))
+
+
+@_action("/{vm_id}/snapshots/{name}", "DELETE")
+def delete_snapshot(vm_id: str, name: str, rt: RuntimeDep) -> TaskPublic:
+    kind = TaskKind.VM_SNAPSHOT_DELETE
+    return to_public(service.submit_snapshot(rt, vm_id, kind, name, requester=REQUESTER))
+
+
+@_action("/{vm_id}/clone")
+def clone_vm(vm_id: str, body: VMCloneRequest, rt: RuntimeDep) -> TaskPublic:
+    task = service.submit_clone(
+        rt,
+        vm_id,
+        body.name,
+        host_id=body.host_id,
+        datastore_id=body.datastore_id,
+        requester=REQUESTER,
+    )
+    return to_public(task)
+
+
+@_action("/{vm_id}/template")
+def convert_to_template(vm_id: str, rt: RuntimeDep) -> TaskPublic:
+    return to_public(service.submit_template(rt, vm_id, True, requester=REQUESTER))
+
+
+@_action("/{vm_id}/template", "DELETE")
+def convert_to_vm(vm_id: str, rt: RuntimeDep) -> TaskPublic:
+    return to_public(service.submit_template(rt, vm_id, False, requester=REQUESTER))
+
+
+@_action("/{vm_id}/migrate")
+def migrate_vm(vm_id: str, body: VMMigrateRequest, rt: RuntimeDep) -> TaskPublic:
+    return to_public(service.submit_migrate(rt, vm_id, body.host_id, requester=REQUESTER))
