@@ -1,8 +1,9 @@
 """GET /v1/vms over 50,000 VMs, filtered and paged: p99 latency and requests/s.
 
 The inventory comes from a real sync of a 50,000-VM lab vCenter into SQLite. The API runs
-as it would in production (uvicorn, 2 worker processes, no watchers) and the load comes
-from a second process, wrk, over a mix of filters, sorts and deep cursor pages.
+as it would in production (uvicorn, 2 stateless processes: no watchers, tasks left to
+workers) and the load comes from a second process, wrk, over a mix of filters, sorts and
+deep cursor pages.
 
     .venv/bin/python -m bench.api_list [--vms 50000] [--seconds 20] [--connections 16]
 """
@@ -112,9 +113,15 @@ def main() -> None:
         token, sync_s = seed(data_dir, args.vms)
         print(f"seeded {args.vms} VMs by a real sync in {sync_s:.1f} s")
         port = free_port()
-        api = start_api(
-            {"TESSERA_DATA_DIR": str(data_dir), "TESSERA_WATCH_ENABLED": "false"}, port, workers=2
-        )
+        # Two stateless API processes, as in the multi-machine setup: no watchers, no task
+        # execution (workers would run tasks; two API processes must not share one
+        # executor id).
+        api_env = {
+            "TESSERA_DATA_DIR": str(data_dir),
+            "TESSERA_WATCH_ENABLED": "false",
+            "TESSERA_RUN_TASKS": "false",
+        }
+        api = start_api(api_env, port, workers=2)
         try:
             base = f"http://127.0.0.1:{port}"
             paths = query_mix(base, token)
