@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tessera.providers.faults import ProviderError
+
 
 class TesseraError(Exception):
     """Base of errors a caller can act on; `code` is a stable machine-readable name."""
@@ -37,6 +39,17 @@ class ProviderFailedError(TesseraError):
         super().__init__(message, retry_after_s=retry_after_s)
         self.provider_code = provider_code
         self.retryable = retryable
+
+    @classmethod
+    def during(cls, action: str, fault: ProviderError) -> ProviderFailedError:
+        """The service-level error for a provider fault met while doing `action`; callers
+        are told to retry in 30 s when the fault is transient."""
+        return cls(
+            f"{action} failed ({fault.code}): {fault.message}",
+            provider_code=fault.code,
+            retryable=fault.retryable,
+            retry_after_s=30.0 if fault.retryable else None,
+        )
 
 
 class UnsupportedError(InvalidInputError):

@@ -187,12 +187,7 @@ def sync_provider(rt: Runtime, provider_id: str) -> SyncReport:
         except ProviderError as exc:
             record_failure(rt, provider_id, exc)
             log.warning("sync of provider %s failed: %s", provider_id, exc.code)
-            raise ProviderFailedError(
-                f"sync failed ({exc.code}): {exc.message}",
-                provider_code=exc.code,
-                retryable=exc.retryable,
-                retry_after_s=30.0 if exc.retryable else None,
-            ) from None
+            raise ProviderFailedError.during("sync", exc) from None
         if _reshaped(counts):
             refresh_planner_statistics(rt)
     return SyncReport(provider_id, seconds, counts)

@@ -417,12 +417,7 @@ def list_snapshots(rt: Runtime, vm_id: str) -> list[SnapshotInfo]:
     except ProviderNotFound:
         raise NotFoundError(f"VM {vm_id} is no longer on its provider") from None
     except ProviderError as exc:
-        raise ProviderFailedError(
-            f"listing snapshots failed ({exc.code}): {exc.message}",
-            provider_code=exc.code,
-            retryable=exc.retryable,
-            retry_after_s=30.0 if exc.retryable else None,
-        ) from None
+        raise ProviderFailedError.during("listing snapshots", exc) from None
 
 
 def submit_clone(
