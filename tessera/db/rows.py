@@ -263,6 +263,9 @@ class TaskRow(Base):
     executor_id: Mapped[str | None] = mapped_column(
         String(128), doc="The worker that ran its latest step (the one that resumed it)."
     )
+    parent_id: Mapped[str | None] = mapped_column(
+        String(36), index=True, doc="The bulk task this one does one VM of."
+    )
 
 
 class WorkerRow(Base):
@@ -288,3 +291,69 @@ class VMLockRow(Base):
     key: Mapped[str] = mapped_column(String(320), primary_key=True)
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
     acquired_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EventRow(Base):
+    """Something that happened: a task's transition or a change in the inventory, with
+    who did it and, for a change, the fields before and after. Append-only; ids rise with
+    time, so lists page by id. No foreign keys: an event outlives what it is about."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_object", "object_id", "id"),
+        Index("ix_events_provider", "provider_id", "id"),
+        Index("ix_events_task", "task_id", "id"),
+        Index("ix_events_kind", "kind", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    kind: Mapped[str] = mapped_column(String(48), doc="e.g. task.succeeded, vm.changed")
+    actor: Mapped[str] = mapped_column(String(128), doc="A user, or the sync/watch feed.")
+    object_kind: Mapped[str] = mapped_column(String(16))
+    object_id: Mapped[str | None] = mapped_column(String(36))
+    object_name: Mapped[str] = mapped_column(String(256), default="")
+    provider_id: Mapped[str | None] = mapped_column(String(36))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    message: Mapped[str] = mapped_column(Text, default="")
+    before: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, object] | None] = mapped_column(JSON)
+
+
+class PlacementClaimRow(Base):
+    """Capacity a create task holds on the candidate the scheduler chose, from the request
+    until its VM is in the inventory; concurrent creates see each other's claims."""
+
+    __tablename__ = "placement_claims"
+
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    provider_id: Mapped[str] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
+    candidate_id: Mapped[str] = mapped_column(String(36), doc="The host or cluster chosen.")
+    datastore_id: Mapped[str | None] = mapped_column(String(36))
+    vcpus: Mapped[int] = mapped_column(Integer)
+    memory_mib: Mapped[int] = mapped_column(BigInteger)
+    disk_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TaskItemRow(Base):
+    """One VM of a bulk task: its outcome, and the child task doing the work if any."""
+
+    __tablename__ = "task_items"
+    __table_args__ = (Index("ix_task_items_order", "task_id", "position"),)
+
+    task_id: Mapped[str] = mapped_column(
+        ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    vm_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    vm_name: Mapped[str] = mapped_column(String(256), default="")
+    state: Mapped[str] = mapped_column(String(16))
+    child_task_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

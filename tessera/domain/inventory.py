@@ -116,7 +116,6 @@ class VMInfo:
     annotation: str = ""
     disks: tuple[DiskInfo, ...] = ()
     nics: tuple[NicInfo, ...] = ()
-    tags: tuple[str, ...] = ()
 
 
 InventoryObject = ClusterInfo | HostInfo | DatastoreInfo | NetworkInfo | VMInfo

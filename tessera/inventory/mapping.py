@@ -106,7 +106,6 @@ def row_values(obj: InventoryObject, maps: IdMaps, now: datetime) -> dict[str, A
                 "is_template": obj.is_template,
                 "instance_uuid": obj.instance_uuid,
                 "annotation": obj.annotation,
-                "tags": sorted(set(obj.tags)),
                 "updated_at": now,
             }
     raise TypeError(f"not an inventory object: {type(obj).__name__}")
@@ -143,10 +142,6 @@ def nic_rows(vm_id: str, nics: Iterable[NicInfo], maps: IdMaps) -> list[dict[str
     ]
 
 
-def tag_rows(vm_id: str, tags: Iterable[str]) -> list[dict[str, Any]]:
-    return [{"vm_id": vm_id, "tag": tag} for tag in dict.fromkeys(tags)]
-
-
 # Partial updates: a field of a domain object → the row columns it sets.
 _REFERENCE_FIELDS: dict[str, tuple[str, ObjectKind]] = {
     "host_native_id": ("host_id", ObjectKind.HOST),
@@ -160,9 +155,6 @@ def partial_row_values(fields: Mapping[str, Any], maps: IdMaps) -> dict[str, Any
     values: dict[str, Any] = {}
     for name, value in fields.items():
         if name in _CHILD_FIELDS:
-            continue
-        if name == "tags":
-            values["tags"] = sorted(set(value))
             continue
         if name in _REFERENCE_FIELDS:
             column, kind = _REFERENCE_FIELDS[name]

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from tessera.db.rows import Base, VMDiskRow, VMNicRow, VMTagRow, new_id, utcnow
+from tessera.db.rows import Base, VMDiskRow, VMNicRow, new_id, utcnow
 from tessera.domain.inventory import (
     InventoryChange,
     InventoryObject,
@@ -36,7 +36,6 @@ from tessera.inventory.mapping import (
     nic_rows,
     partial_row_values,
     row_values,
-    tag_rows,
 )
 
 # Referenced kinds first, so references resolve within one pass.
@@ -147,20 +146,19 @@ def load_id_maps(session: Session, provider_id: str) -> IdMaps:
 def _replace_vm_children(
     session: Session, vms: Sequence[tuple[str, VMInfo]], maps: IdMaps, *, had_rows: bool
 ) -> None:
-    """Write the disks, NICs and tags of `vms` ((row id, info) pairs), replacing any."""
+    """Write the disks and NICs of `vms` ((row id, info) pairs), replacing any. Tags are
+    Tessera's own labels, set through the API: a sync never touches them."""
     if had_rows:
         ids = [vm_id for vm_id, _ in vms]
         for chunk in _chunks(ids):
-            for child in (VMDiskRow, VMNicRow, VMTagRow):
+            for child in (VMDiskRow, VMNicRow):
                 session.execute(delete(child).where(child.vm_id.in_(chunk)))
     disks: list[dict[str, Any]] = []
     nics: list[dict[str, Any]] = []
-    tags: list[dict[str, Any]] = []
     for vm_id, info in vms:
         disks += disk_rows(vm_id, info.disks, maps)
         nics += nic_rows(vm_id, info.nics, maps)
-        tags += tag_rows(vm_id, info.tags)
-    for child, rows in ((VMDiskRow, disks), (VMNicRow, nics), (VMTagRow, tags)):
+    for child, rows in ((VMDiskRow, disks), (VMNicRow, nics)):
         if rows:
             _bulk_insert(session, child, rows)
 
@@ -236,7 +234,7 @@ def _write_kind(
         if known is None:
             values.update(provider_id=provider_id)
             if kind is ObjectKind.VM:
-                values["created_at"] = values["updated_at"]
+                values.update(created_at=values["updated_at"], tags=[])
             inserts.append(values)
             if isinstance(obj, VMInfo):
                 new_vms.append((row_id, obj))
@@ -338,8 +336,3 @@ def _replace_vm_child_fields(
             rows = make_rows(vm_id, fields[name], maps)
             if rows:
                 _bulk_insert(session, child, rows)
-    if "tags" in fields:
-        session.execute(delete(VMTagRow).where(VMTagRow.vm_id == vm_id))
-        rows = tag_rows(vm_id, fields["tags"])
-        if rows:
-            session.execute(insert(_table(VMTagRow)), rows)

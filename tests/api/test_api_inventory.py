@@ -6,7 +6,9 @@ import dataclasses
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from tessera.db.rows import VMRow
 from tessera.domain.inventory import (
     DiskInfo,
     HostInfo,
@@ -17,6 +19,7 @@ from tessera.domain.inventory import (
 )
 from tessera.inventory import pools
 from tessera.inventory.reconcile import reconcile
+from tessera.inventory.tags import change_tags
 from tessera.providers import driver_class
 from tessera.runtime import Runtime
 
@@ -38,12 +41,14 @@ def _seed(rt: Runtime, count: int) -> str:
             memory_mib=512 * (1 + i % 5),
             disks=(DiskInfo(key="vda", size_bytes=1 << 30),),
             nics=(NicInfo(key="n0", mac=f"52:54:00:00:01:{i:02x}", order=0),),
-            tags=("even",) if i % 2 == 0 else (),
         )
         for i in range(count)
     ]
     with rt.sessions.begin() as s:
         reconcile(s, pid, InventorySnapshot(hosts=[HostInfo(native_id="h1", name="kvm1")], vms=vms))
+        for vm in s.scalars(select(VMRow).where(VMRow.provider_id == pid)):
+            if int(vm.native_id.split("-")[1]) % 2 == 0:
+                change_tags(s, vm, add=["even"])
     return pid
 
 

@@ -27,6 +27,7 @@ from tessera.domain.inventory import (
 )
 from tessera.inventory import pools, queries
 from tessera.inventory.reconcile import apply_changes, reconcile
+from tessera.inventory.tags import change_tags
 from tessera.runtime import Runtime
 
 
@@ -54,7 +55,6 @@ def _vm(i: int, **changes: object) -> VMInfo:
         nics=(
             NicInfo(key="4000", mac=f"00:50:56:00:00:{i:02x}", order=0, network_native_id="net-1"),
         ),
-        tags=("prod",),
     )
     return dataclasses.replace(vm, **changes)  # type: ignore[arg-type]
 
@@ -82,6 +82,9 @@ def test_new_changed_vanished_objects(db: Runtime) -> None:
         counts = reconcile(s, pid, _snapshot([_vm(1), _vm(2), _vm(3)]))
     assert counts.added["vm"] == 3
     assert _count(db, VMDiskRow) == 3 and _count(db, VMNicRow) == 3
+    with db.sessions.begin() as s:
+        for vm in s.scalars(select(VMRow)):
+            change_tags(s, vm, add=["prod"])
 
     second = _snapshot([_vm(1), _vm(2, name="renamed", power_state=PowerState.STOPPED), _vm(4)])
     with db.sessions.begin() as s:
@@ -93,8 +96,12 @@ def test_new_changed_vanished_objects(db: Runtime) -> None:
         states = dict(s.execute(select(VMRow.native_id, VMRow.power_state)).all())
     assert names == {"vm-1": "web-001", "vm-2": "renamed", "vm-4": "web-004"}
     assert states["vm-2"] == "stopped"
-    # children follow their VM: the vanished VM's disk/NIC/tag rows are gone
-    assert _count(db, VMDiskRow) == 3 and _count(db, VMNicRow) == 3 and _count(db, VMTagRow) == 3
+    # children follow their VM: the vanished VM's disk/NIC/tag rows are gone; tags are
+    # Tessera's, so the renamed VM keeps its own and the new one has none
+    assert _count(db, VMDiskRow) == 3 and _count(db, VMNicRow) == 3 and _count(db, VMTagRow) == 2
+    with db.sessions() as s:
+        tags = dict(s.execute(select(VMRow.native_id, VMRow.tags)).all())
+    assert tags == {"vm-1": ["prod"], "vm-2": ["prod"], "vm-4": []}
 
 
 def test_resync_of_an_unchanged_pool_writes_nothing_and_keeps_ids(db: Runtime) -> None:
@@ -122,7 +129,6 @@ def test_references_resolve_to_tessera_ids(db: Runtime) -> None:
     assert vm["nics"][0]["mac"] == "00:50:56:00:00:01"
     assert vm["nics"][0]["network_id"] is not None
     assert vm["disks"][0]["size_bytes"] == 10 << 30
-    assert vm["tags"] == ["prod"]
 
 
 def test_failed_reconcile_leaves_previous_view(db: Runtime) -> None:
