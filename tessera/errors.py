@@ -62,6 +62,18 @@ class UnsupportedError(InvalidInputError):
         self.capability = capability
 
 
+class NoValidPlacementError(ConflictError):
+    """No candidate can take the VM now (Nova's NoValidHost, explained): the message sums
+    up why, `rejected_by` counts the candidates each filter turned down. A conflict with
+    the estate's current state rather than bad input: it may fit once capacity frees."""
+
+    code = "no_valid_placement"
+
+    def __init__(self, message: str, *, rejected_by: dict[str, int]) -> None:
+        super().__init__(message)
+        self.rejected_by = rejected_by
+
+
 class LockedError(ConflictError):
     """A VM is held by another unfinished task; `holder_task_id` names it."""
 

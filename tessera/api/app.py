@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tessera import __version__
 from tessera.api.deps import require_token
 from tessera.api.errors import install_error_handlers
-from tessera.api.routes import inventory, placement, providers, tasks, vm_actions
+from tessera.api.routes import bulk, events, inventory, placement, providers, tasks, vm_actions
 from tessera.api.schemas import ErrorBody
 from tessera.config import Settings
 from tessera.inventory.watcher import WatchManager
@@ -104,8 +104,10 @@ def create_app(
         providers.kinds_router,
         inventory.router,
         placement.router,
+        bulk.router,
         vm_actions.router,
         tasks.router,
+        events.router,
     ):
         app.include_router(router, dependencies=[Depends(require_token)], responses=common_errors)
     return app

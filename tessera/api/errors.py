@@ -16,6 +16,7 @@ from tessera.errors import (
     InvalidInputError,
     LockedError,
     NotFoundError,
+    NoValidPlacementError,
     ProviderFailedError,
     TesseraError,
     UnsupportedError,
@@ -63,6 +64,8 @@ def install_error_handlers(app: FastAPI) -> None:
             extra = {"capability": exc.capability}
         elif isinstance(exc, LockedError):
             extra = {"holder_task_id": exc.holder_task_id}
+        elif isinstance(exc, NoValidPlacementError):
+            extra = {"rejected_by": exc.rejected_by}
         return JSONResponse(
             _body(request, exc.code, exc.message, **extra), status_code=status, headers=headers
         )

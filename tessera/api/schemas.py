@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -63,15 +63,6 @@ class ProviderPublic(BaseModel):
 class ProviderKind(BaseModel):
     kind: str
     capabilities: dict[str, bool]
-
-
-class SyncResult(BaseModel):
-    provider_id: str
-    seconds: float
-    added: dict[str, int]
-    changed: dict[str, int]
-    removed: dict[str, int]
-    unchanged: dict[str, int]
 
 
 class ClusterPublic(BaseModel):
@@ -326,6 +317,9 @@ class TaskPublic(BaseModel):
     executor_id: str | None = Field(
         description="The worker that ran its latest step; after a takeover, the new one."
     )
+    parent_id: str | None = Field(
+        default=None, description="The bulk task this task does one VM of."
+    )
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None
@@ -334,6 +328,33 @@ class TaskPublic(BaseModel):
 
 class TaskPage(BaseModel):
     items: list[TaskPublic]
+    next_cursor: str | None
+
+
+class EventPublic(BaseModel):
+    """Something that happened: a task's transition or a change in the inventory."""
+
+    id: int
+    at: datetime
+    kind: str = Field(description="task.queued, vm.changed, provider.discovered, ...")
+    actor: str = Field(description="Who: a user, or `sync` / `watch` for the pools' feeds.")
+    object_kind: str = Field(description="task, vm, host, cluster, datastore, network, ...")
+    object_id: str | None
+    object_name: str = Field(description="Its name when the event happened.")
+    provider_id: str | None
+    task_id: str | None = Field(description="The task that made or asked for the change.")
+    message: str
+    before: dict[str, object] | None = Field(
+        description="For a change, the fields that changed, as they were; for a removal, "
+        "the object as it was last."
+    )
+    after: dict[str, object] | None = Field(
+        description="The same fields afterwards; for an addition, the new object."
+    )
+
+
+class EventPage(BaseModel):
+    items: list[EventPublic]
     next_cursor: str | None
 
 
@@ -352,11 +373,12 @@ class NicCreate(BaseModel):
 
 
 class VMCreate(BaseModel):
-    """A blank VM; unset host/cluster/datastore let the provider (or Tessera) choose."""
+    """A blank VM. Without host_id and cluster_id the scheduler chooses the pool (within
+    provider_id's when given), the host or DRS cluster and the datastore."""
 
     model_config = ConfigDict(extra="forbid")
 
-    provider_id: str = Field(min_length=1, max_length=64)
+    provider_id: str | None = Field(default=None, min_length=1, max_length=64)
     name: str = Field(pattern=VM_NAME_PATTERN)
     cpus: int = Field(ge=1, le=256)
     memory_mib: int = Field(ge=16, le=4 * 1024 * 1024)
@@ -368,6 +390,13 @@ class VMCreate(BaseModel):
         default=None, min_length=1, max_length=64, description="For the VM's files and disks."
     )
     power_on: bool = False
+    zone: str | None = Field(
+        default=None, min_length=1, max_length=130, description="Zone name, region/zone, or id."
+    )
+    group: str | None = Field(
+        default=None, min_length=1, max_length=128, description="Placement group name or id."
+    )
+    strategy: Literal["spread", "pack"] = "spread"
 
 
 class VMPowerRequest(BaseModel):
@@ -428,3 +457,102 @@ class VMMigrateRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     host_id: str = Field(min_length=1, max_length=64)
+
+
+TAG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:=/+-]{0,127}$"
+Tag = Annotated[str, Field(pattern=TAG_PATTERN)]
+
+
+class VMSelector(BaseModel):
+    """Which VMs a bulk request is about: the listed ids, or every VM the filters match
+    (the same filters as the VM list; at least one is needed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vm_ids: list[str] = Field(default_factory=list, max_length=10_000)
+    provider_id: str | None = Field(default=None, min_length=1, max_length=64)
+    power_state: PowerState | None = None
+    name: str | None = Field(default=None, min_length=1, max_length=128)
+    host_id: str | None = Field(default=None, min_length=1, max_length=64)
+    tag: Tag | None = None
+
+
+class BulkPowerAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["power"]
+    action: PowerAction
+    graceful_timeout_s: float = Field(default=0.0, ge=0, le=600)
+
+
+class BulkDeleteAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["delete"]
+
+
+class BulkTagAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["tag"]
+    add: list[Tag] = Field(default_factory=list, max_length=50)
+    remove: list[Tag] = Field(default_factory=list, max_length=50)
+
+
+class BulkRequestBody(BaseModel):
+    """One action over many VMs, as a parent task with one item per VM."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    select: VMSelector
+    action: BulkPowerAction | BulkDeleteAction | BulkTagAction = Field(discriminator="kind")
+    expected_count: int | None = Field(
+        default=None,
+        ge=1,
+        description="Refuse (409) unless exactly this many VMs match: the count a preview showed.",
+    )
+
+
+class BulkPreviewBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    select: VMSelector
+
+
+class VMRef(BaseModel):
+    id: str
+    name: str
+
+
+class BulkPreview(BaseModel):
+    count: int = Field(description="VMs a bulk request with this selection would act on now.")
+    vms: list[VMRef] = Field(description="The first 1,000 of them, by name.")
+
+
+class TaskItem(BaseModel):
+    """One VM of a bulk task."""
+
+    vm_id: str
+    vm_name: str
+    position: int
+    state: Literal["pending", "running", "succeeded", "failed", "cancelled"]
+    child_task_id: str | None
+    error: TaskError | None
+    updated_at: datetime
+
+
+class TaskItemPage(BaseModel):
+    items: list[TaskItem]
+    total: int = Field(description="Items matching the filter, over all pages.")
+
+
+class TagChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    add: list[Tag] = Field(default_factory=list, max_length=50)
+    remove: list[Tag] = Field(default_factory=list, max_length=50)
+
+
+class VMTags(BaseModel):
+    vm_id: str
+    tags: list[str]

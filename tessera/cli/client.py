@@ -9,6 +9,7 @@ import httpx
 from tessera.cli.errors import (
     EXIT_API_UNREACHABLE,
     EXIT_CONFLICT,
+    EXIT_NOT_FOUND,
     EXIT_UNEXPECTED,
     HTTP_EXIT_CODES,
     CliError,
@@ -68,3 +69,11 @@ def find_vm_id(client: ApiClient, vm: str) -> str:
     if len(matches) > 1:
         raise CliError(f"{len(matches)} VMs are named {vm!r}; give the id", EXIT_CONFLICT)
     return str(matches[0]["id"]) if matches else vm
+
+
+def find_provider_id(client: ApiClient, name_or_id: str) -> str:
+    """A pool's id from its name or id."""
+    for item in client.get("/v1/providers"):
+        if name_or_id in (item["id"], item["name"]):
+            return str(item["id"])
+    raise CliError(f"provider {name_or_id!r} not found", EXIT_NOT_FOUND)

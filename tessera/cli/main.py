@@ -12,11 +12,13 @@ from typing import Annotated, Any
 
 import typer
 
+from tessera.cli import bulk as bulk_cli
+from tessera.cli import events as events_cli
 from tessera.cli import lab as lab_cli
 from tessera.cli import placement as placement_cli
 from tessera.cli import tasks as tasks_cli
-from tessera.cli.client import ApiClient, find_vm_id
-from tessera.cli.errors import EXIT_NOT_FOUND, CliError, reports_errors
+from tessera.cli.client import ApiClient, find_provider_id, find_vm_id
+from tessera.cli.errors import EXIT_NOT_FOUND, EXIT_TASK_FAILED, CliError, reports_errors
 from tessera.cli.output import Output, OutputFormat, console, emit, err_console
 from tessera.config import Settings
 
@@ -34,18 +36,13 @@ app.add_typer(vm_app, name="vm")
 app.add_typer(lab_cli.app, name="lab")
 app.add_typer(placement_cli.app, name="placement")
 app.add_typer(tasks_cli.task_app, name="task")
+app.add_typer(events_cli.event_app, name="event")
 tasks_cli.register_vm_commands(vm_app)
+bulk_cli.register(vm_app, tasks_cli.task_app)
 
 
 def _client() -> ApiClient:
     return ApiClient(Settings())
-
-
-def _provider_id(client: ApiClient, name_or_id: str) -> str:
-    for item in client.get("/v1/providers"):
-        if name_or_id in (item["id"], item["name"]):
-            return str(item["id"])
-    raise CliError(f"provider {name_or_id!r} not found", EXIT_NOT_FOUND)
 
 
 PROVIDER_COLUMNS = ("name", "kind", "url", "zone", "status", "last_sync_ok_at", "id")
@@ -71,7 +68,7 @@ def provider_kinds(output: Output = OutputFormat.TABLE) -> None:
 def provider_show(name: str, output: Output = OutputFormat.TABLE) -> None:
     """Show one pool, with its capability flags."""
     client = _client()
-    emit(client.get(f"/v1/providers/{_provider_id(client, name)}"), output)
+    emit(client.get(f"/v1/providers/{find_provider_id(client, name)}"), output)
 
 
 @provider_app.command("add")
@@ -112,7 +109,7 @@ def provider_add(
 def provider_delete(name: str) -> None:
     """Forget a pool and its inventory (the pool itself is not touched)."""
     client = _client()
-    client.delete(f"/v1/providers/{_provider_id(client, name)}")
+    client.delete(f"/v1/providers/{find_provider_id(client, name)}")
     console.print(f"deleted provider {name}")
 
 
@@ -120,41 +117,42 @@ def provider_delete(name: str) -> None:
 @reports_errors
 def provider_sync(
     names: Annotated[list[str] | None, typer.Argument(help="Pools to sync; all when none.")] = None,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait at most.")] = 3600.0,
     output: Output = OutputFormat.TABLE,
 ) -> None:
-    """Read pools in full now and reconcile the inventory."""
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
+    """Read pools in full now and reconcile the inventory (a task per pool, run together)."""
     client = _client()
     providers = client.get("/v1/providers")
     chosen = [p for p in providers if not names or p["name"] in names or p["id"] in names]
     missing = set(names or ()) - {p["name"] for p in chosen} - {p["id"] for p in chosen}
     if missing:
         raise CliError(f"provider(s) not found: {', '.join(sorted(missing))}", EXIT_NOT_FOUND)
+    submitted: list[tuple[str, dict[str, Any] | CliError]] = []
+    for provider in chosen:
+        try:
+            task = client.post(f"/v1/providers/{provider['id']}/sync")
+        except CliError as exc:
+            task = exc
+        submitted.append((provider["name"], task))
     results: list[dict[str, Any]] = []
-    failures: list[CliError] = []
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    )
-    with progress:
-        overall = progress.add_task("syncing", total=len(chosen))
-        for provider in chosen:
-            progress.update(overall, description=f"syncing {provider['name']}")
-            try:
-                result = client.post(f"/v1/providers/{provider['id']}/sync")
-                results.append({"provider": provider["name"], **_sync_summary(result)})
-            except CliError as exc:
-                failures.append(exc)
-                results.append({"provider": provider["name"], "error": exc.message})
-            progress.advance(overall)
+    exit_code = 0
+    for name, queued in submitted:
+        ended: dict[str, Any] | CliError = (
+            queued
+            if isinstance(queued, CliError)
+            else tasks_cli.wait_for(client, queued["id"], timeout)
+        )
+        if isinstance(ended, CliError):
+            results.append({"provider": name, "error": ended.message})
+            exit_code = exit_code or ended.exit_code
+        elif ended["state"] != "succeeded":
+            results.append({"provider": name, "error": (ended.get("error") or {}).get("message")})
+            exit_code = exit_code or EXIT_TASK_FAILED
+        else:
+            results.append({"provider": name, **_sync_summary(ended["result"])})
     emit(results, output)
-    if failures:
-        raise typer.Exit(failures[0].exit_code)
+    if exit_code:
+        raise typer.Exit(exit_code)
 
 
 def _sync_summary(result: dict[str, Any]) -> dict[str, Any]:
@@ -187,7 +185,7 @@ def vm_list(
     """List VMs across every pool, filtered and sorted on the server."""
     client = _client()
     params: dict[str, Any] = {
-        "provider_id": _provider_id(client, provider) if provider else None,
+        "provider_id": find_provider_id(client, provider) if provider else None,
         "power_state": power_state,
         "name": name,
         "host_id": host,

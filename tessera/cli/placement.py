@@ -75,7 +75,12 @@ def dry_run(
         "group": group,
         "strategy": strategy.value,
     }
-    decision = _client().post("/v1/placement/dry-run", body)
+    show_decision(_client().post("/v1/placement/dry-run", body), output)
+
+
+def show_decision(decision: dict[str, Any], output: OutputFormat) -> None:
+    """A dry run's decision: the choice, the candidates that fit, and why the others do
+    not (`placement dry-run` and `vm create --dry-run` alike)."""
     if output is not OutputFormat.TABLE:
         emit(decision, output)
         return

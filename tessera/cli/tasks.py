@@ -9,8 +9,9 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from tessera.cli.client import ApiClient, find_vm_id
+from tessera.cli.client import ApiClient, find_provider_id, find_vm_id
 from tessera.cli.errors import (
+    EXIT_CONFLICT,
     EXIT_INVALID,
     EXIT_NOT_FOUND,
     EXIT_TASK_FAILED,
@@ -18,6 +19,7 @@ from tessera.cli.errors import (
     reports_errors,
 )
 from tessera.cli.output import Output, OutputFormat, emit, err_console
+from tessera.cli.placement import StrategyOption, show_decision
 from tessera.config import Settings
 
 task_app = typer.Typer(
@@ -116,20 +118,20 @@ def task_retry(
     finish(client, client.post(f"/v1/tasks/{task_id}/retry"), no_wait, timeout, output)
 
 
-def _provider_id(client: ApiClient, name_or_id: str) -> str:
-    for item in client.get("/v1/providers"):
-        if name_or_id in (item["id"], item["name"]):
-            return str(item["id"])
-    raise CliError(f"provider {name_or_id!r} not found", EXIT_NOT_FOUND)
-
-
-def _object_id(client: ApiClient, path: str, provider_id: str, name_or_id: str) -> str:
-    """An inventory object of the provider by id or exact name."""
+def _object_id(client: ApiClient, path: str, provider_id: str | None, name_or_id: str) -> str:
+    """An inventory object by id or exact name, of the provider when given; without one,
+    a name found in several pools must be given as an id."""
     items = client.get(path, provider_id=provider_id, limit=1000)["items"]
-    for item in items:
-        if name_or_id in (item["id"], item["name"]):
-            return str(item["id"])
-    raise CliError(f"{path.rsplit('/', 1)[-1][:-1]} {name_or_id!r} not found", EXIT_NOT_FOUND)
+    found = [str(i["id"]) for i in items if name_or_id in (i["id"], i["name"])]
+    what = path.rsplit("/", 1)[-1][:-1]
+    if not found:
+        raise CliError(f"{what} {name_or_id!r} not found", EXIT_NOT_FOUND)
+    if len(found) > 1 and provider_id is None:
+        raise CliError(
+            f"{len(found)} {what}s are named {name_or_id!r}; give the id or --provider",
+            EXIT_CONFLICT,
+        )
+    return found[0]
 
 
 def _split(value: str, sep: str) -> tuple[str, str | None]:
@@ -139,7 +141,9 @@ def _split(value: str, sep: str) -> tuple[str, str | None]:
 
 def vm_create(
     name: str,
-    provider: Annotated[str, typer.Option(help="Pool name or id.")],
+    provider: Annotated[
+        str | None, typer.Option(help="Pool name or id; else the scheduler chooses one.")
+    ] = None,
     cpus: Annotated[int, typer.Option(min=1)] = 1,
     memory_mib: Annotated[int, typer.Option(min=16)] = 1024,
     disk: Annotated[
@@ -149,15 +153,27 @@ def vm_create(
         list[str] | None, typer.Option(help="NETWORK or NETWORK=MAC; repeatable.")
     ] = None,
     host: Annotated[str | None, typer.Option(help="Host name or id.")] = None,
+    cluster: Annotated[
+        str | None, typer.Option(help="Cluster name or id (DRS picks the host).")
+    ] = None,
     datastore: Annotated[str | None, typer.Option(help="Datastore for the VM's files.")] = None,
     power_on: Annotated[bool, typer.Option("--power-on", help="Start it once built.")] = False,
+    zone: Annotated[str | None, typer.Option(help="Zone name, region/zone, or id.")] = None,
+    group: Annotated[
+        str | None, typer.Option(help="Placement group name or id; the VM joins it.")
+    ] = None,
+    strategy: StrategyOption = StrategyOption.SPREAD,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show where it would go and why; create nothing.")
+    ] = False,
     no_wait: NoWait = False,
     timeout: Timeout = 3600.0,
     output: Output = OutputFormat.TABLE,
 ) -> None:
-    """Create a VM with its disks and NICs (one durable task)."""
+    """Create a VM with its disks and NICs (one durable task). Without --host or --cluster
+    the scheduler chooses the pool (within --provider's), host or cluster, and datastore."""
     client = _client()
-    pid = _provider_id(client, provider)
+    pid = find_provider_id(client, provider) if provider else None
     disks: list[dict[str, Any]] = []
     for spec in disk or []:
         size, where = _split(spec, "@")
@@ -177,10 +193,21 @@ def vm_create(
         "disks": disks,
         "nics": nics,
         "host_id": _object_id(client, "/v1/hosts", pid, host) if host else None,
+        "cluster_id": _object_id(client, "/v1/clusters", pid, cluster) if cluster else None,
         "datastore_id": _object_id(client, "/v1/datastores", pid, datastore) if datastore else None,
         "power_on": power_on,
+        "zone": zone,
+        "group": group,
+        "strategy": strategy.value,
     }
-    finish(client, client.post("/v1/vms", body), no_wait, timeout, output)
+    if dry_run:
+        show_decision(client.post("/v1/vms/dry-run", body), output)
+        return
+    task = client.post("/v1/vms", body)
+    placed = (task.get("result") or {}).get("placement")
+    if placed and output is OutputFormat.TABLE:
+        err_console.print(f"[bold]placement:[/] {placed['summary']}")
+    finish(client, task, no_wait, timeout, output)
 
 
 def vm_delete(

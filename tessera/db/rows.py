@@ -252,7 +252,9 @@ class TaskRow(Base):
     params: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
     requester: Mapped[str] = mapped_column(String(128))
     provider_id: Mapped[str | None] = mapped_column(ForeignKey("providers.id", ondelete="SET NULL"))
-    vm_id: Mapped[str | None] = mapped_column(String(36), doc="Target VM; no FK, it may go.")
+    vm_id: Mapped[str | None] = mapped_column(
+        String(36), index=True, doc="Target VM; no FK, it may go."
+    )
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     attempt: Mapped[int] = mapped_column(Integer, default=1)
     workflow_id: Mapped[str] = mapped_column(String(80), unique=True)

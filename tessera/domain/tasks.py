@@ -35,6 +35,15 @@ class TaskKind(StrEnum):
     VM_TEMPLATE = "vm.template"
     VM_UNTEMPLATE = "vm.untemplate"
     VM_MIGRATE = "vm.migrate"
+    VM_BULK_POWER = "vm.bulk.power"
+    VM_BULK_DELETE = "vm.bulk.delete"
+    VM_BULK_TAG = "vm.bulk.tag"
+    PROVIDER_SYNC = "provider.sync"
+
+    @property
+    def bulk(self) -> bool:
+        """A parent over many VMs: its outcome is per VM, in task items."""
+        return self in {TaskKind.VM_BULK_POWER, TaskKind.VM_BULK_DELETE, TaskKind.VM_BULK_TAG}
 
 
 class StepState(StrEnum):
@@ -43,6 +52,20 @@ class StepState(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
+
+
+class ItemState(StrEnum):
+    """One VM of a bulk task."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in {ItemState.SUCCEEDED, ItemState.FAILED, ItemState.CANCELLED}
 
 
 class PowerAction(StrEnum):

@@ -166,8 +166,9 @@ def record_failure(rt: Runtime, provider_id: str, exc: ProviderError) -> None:
             row.last_sync_at = utcnow()
 
 
-def sync_provider(rt: Runtime, provider_id: str) -> SyncReport:
-    """Read the whole pool and reconcile the DB with it in one transaction."""
+def sync_provider(rt: Runtime, provider_id: str, *, task_id: str | None = None) -> SyncReport:
+    """Read the whole pool and reconcile the DB with it in one transaction; its events
+    name `task_id` when a task asked for the sync."""
     with rt.sessions() as session:
         row = get_provider(session, provider_id)
         kind, endpoint = row.kind, endpoint_for(rt, row)
@@ -177,7 +178,9 @@ def sync_provider(rt: Runtime, provider_id: str) -> SyncReport:
             # Chunks are written as they arrive, in one transaction: a failure part-way
             # rolls back to the previous consistent view.
             with open_provider(kind, endpoint) as provider, rt.sessions.begin() as session:
-                counts = reconcile(session, provider_id, provider.stream_inventory())
+                counts = reconcile(
+                    session, provider_id, provider.stream_inventory(), task_id=task_id
+                )
                 row = get_provider(session, provider_id)
                 seconds = time.monotonic() - started
                 now = utcnow()

@@ -150,6 +150,28 @@ def _name_matches(session: Session, column: Any, text: str) -> ColumnElement[boo
     return column.ilike(pattern, escape="\\")  # type: ignore[no-any-return]
 
 
+def vm_conditions(session: Session, flt: VMFilter) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of a VM filter; lists and bulk tasks select VMs the same way."""
+    conditions: list[ColumnElement[bool]] = []
+    if flt.provider_id:
+        conditions.append(VMRow.provider_id == flt.provider_id)
+    if flt.power_state:
+        conditions.append(VMRow.power_state == flt.power_state)
+    if flt.host_id:
+        conditions.append(VMRow.host_id == flt.host_id)
+    if flt.name_contains:
+        conditions.append(_name_matches(session, VMRow.name, flt.name_contains))
+    if flt.tag:
+        # EXISTS probes the (vm_id, tag) key while walking the sort index in order, so a
+        # page stops after `limit` matches instead of sorting every tagged VM.
+        conditions.append(
+            select(VMTagRow.vm_id)
+            .where(VMTagRow.vm_id == VMRow.id, VMTagRow.tag == flt.tag)
+            .exists()
+        )
+    return conditions
+
+
 def list_vms(
     session: Session,
     flt: VMFilter,
@@ -168,23 +190,7 @@ def list_vms(
     sort_name = sort.removeprefix("-")
     wanted = [name for name in VM_LIST_FIELDS if name in fields or name in {"id", sort_name}]
     columns: list[ColumnClause[Any]] = [getattr(VMRow, name) for name in wanted]
-    stmt = select(*columns)
-    if flt.provider_id:
-        stmt = stmt.where(VMRow.provider_id == flt.provider_id)
-    if flt.power_state:
-        stmt = stmt.where(VMRow.power_state == flt.power_state)
-    if flt.host_id:
-        stmt = stmt.where(VMRow.host_id == flt.host_id)
-    if flt.name_contains:
-        stmt = stmt.where(_name_matches(session, VMRow.name, flt.name_contains))
-    if flt.tag:
-        # EXISTS probes the (vm_id, tag) key while walking the sort index in order, so a
-        # page stops after `limit` matches instead of sorting every tagged VM.
-        stmt = stmt.where(
-            select(VMTagRow.vm_id)
-            .where(VMTagRow.vm_id == VMRow.id, VMTagRow.tag == flt.tag)
-            .exists()
-        )
+    stmt = select(*columns).where(*vm_conditions(session, flt))
     stmt, sort_name, _ = paginate(
         stmt, VMRow, sort=sort, allowed_sorts=VM_SORTS, cursor=cursor, limit=limit
     )

@@ -7,16 +7,17 @@ a re-sync of a large, quiet pool cheap.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from tessera.db.rows import Base, VMDiskRow, VMNicRow, new_id, utcnow
+from tessera.db.bulk import bulk_insert
+from tessera.db.rows import Base, ProviderRow, VMDiskRow, VMNicRow, new_id, utcnow
+from tessera.domain.events import PROVIDER_DISCOVERED, SYNC_ACTOR, WATCH_ACTOR, EventDraft
 from tessera.domain.inventory import (
     InventoryChange,
     InventoryObject,
@@ -26,6 +27,16 @@ from tessera.domain.inventory import (
     ObjectUpdated,
     ObjectUpserted,
     VMInfo,
+)
+from tessera.events.recorder import record
+from tessera.inventory.changes import (
+    CHILD_NAMES,
+    TRACKED,
+    ChangeLog,
+    children_of,
+    current_children,
+    current_state,
+    current_values,
 )
 from tessera.inventory.mapping import (
     KIND_OF,
@@ -72,61 +83,6 @@ def _table(row: type[Any]) -> Table:
     return Base.metadata.tables[row.__tablename__]
 
 
-def _bulk_insert(session: Session, row: type[Any], rows: list[dict[str, Any]]) -> None:
-    """INSERT many rows; give every column's value (Python-side defaults are not applied).
-
-    On SQLite the statement is compiled once and sent through the driver's executemany,
-    each value through the column type's own bind processor as SQLAlchemy would do:
-    skipping its per-row parameter bookkeeping is a third of a full sync's database time at
-    10,000 VMs. PostgreSQL drivers adapt types themselves (JSON among them), so there the
-    regular Core executemany (batched as insertmanyvalues) is used.
-    """
-    if not rows:
-        return
-    table = _table(row)
-    connection = session.connection()
-    dialect = connection.dialect
-    if dialect.name != "sqlite":
-        connection.execute(insert(table), rows)
-        return
-    keys = list(rows[0])
-    compiled = insert(table).values({key: bindparam(key) for key in keys}).compile(dialect=dialect)
-    order = compiled.positiontup
-    if order is None or len(order) < 2:
-        raise TypeError("expected a positional INSERT of several columns")
-    processors = [
-        (index, _reusing_last(processor))
-        for index, key in enumerate(order)
-        if (processor := table.c[key].type.dialect_impl(dialect).bind_processor(dialect))
-    ]
-    params: list[Any] = list(map(itemgetter(*order), rows))
-    if processors:
-        params = [_processed(values, processors) for values in params]
-    connection.exec_driver_sql(str(compiled), params)
-
-
-def _processed(
-    values: tuple[Any, ...], processors: list[tuple[int, Callable[[Any], Any]]]
-) -> tuple[Any, ...]:
-    out = list(values)
-    for index, process in processors:
-        out[index] = process(out[index])
-    return tuple(out)
-
-
-def _reusing_last(processor: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """The processor, skipping the work when a column repeats the previous row's value
-    (the sync's one timestamp, most booleans)."""
-    last: list[Any] = [object(), None]
-
-    def process(value: Any) -> Any:
-        if value is not last[0]:
-            last[0], last[1] = value, processor(value)
-        return last[1]
-
-    return process
-
-
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -160,17 +116,25 @@ def _replace_vm_children(
         nics += nic_rows(vm_id, info.nics, maps)
     for child, rows in ((VMDiskRow, disks), (VMNicRow, nics)):
         if rows:
-            _bulk_insert(session, child, rows)
+            bulk_insert(session, child, rows)
 
 
 def reconcile(
     session: Session,
     provider_id: str,
     inventory: InventorySnapshot | Iterable[InventorySnapshot],
+    *,
+    task_id: str | None = None,
 ) -> ReconcileCounts:
     """Make the provider's rows equal to `inventory`: insert new, update changed, drop
     vanished. `inventory` may be a stream of chunks (Provider.stream_inventory): each is
-    written as it arrives, and what was not seen in any chunk is dropped at the end."""
+    written as it arrives, and what was not seen in any chunk is dropped at the end.
+
+    Each object added, changed or removed is an event by the "sync" actor (with
+    `task_id` when a task asked for the sync). The first sync of a pool, which has no
+    rows yet, is instead one provider.discovered event counting what it found: a
+    10,000-VM pool is read in at the speed it was before events existed.
+    """
     chunks = [inventory] if isinstance(inventory, InventorySnapshot) else inventory
     existing: dict[ObjectKind, dict[str, tuple[str, str]]] = {}
     maps = IdMaps()
@@ -181,6 +145,7 @@ def reconcile(
         )
         existing[kind] = {native_id: (row_id, fp) for native_id, row_id, fp in result}
         maps.by_kind[kind] = {native_id: ids[0] for native_id, ids in existing[kind].items()}
+    log = ChangeLog(provider_id, SYNC_ACTOR, task_id) if any(existing.values()) else None
     seen: dict[ObjectKind, set[str]] = {kind: set() for kind in KIND_ORDER}
     now = utcnow()
     counts = ReconcileCounts()
@@ -190,17 +155,47 @@ def reconcile(
         for kind in KIND_ORDER:
             objects = _objects(chunk, kind)
             if objects:
-                _write_kind(session, provider_id, kind, objects, existing[kind], maps, counts, now)
+                _write_kind(
+                    session, provider_id, kind, objects, existing[kind], maps, counts, now, log
+                )
                 seen[kind].update(obj.native_id for obj in objects)
     for kind in reversed(KIND_ORDER):
         row = ROW_CLASS[kind]
         vanished = [
             rid for native_id, (rid, _) in existing[kind].items() if native_id not in seen[kind]
         ]
+        if log is not None:
+            for rid, old in current_state(session, kind, vanished).items():
+                log.removed(kind, rid, old)
         for part in _chunks(vanished):
             session.execute(delete(row).where(row.id.in_(part)))
         counts.removed[kind.value] = len(vanished)
+    if log is not None:
+        log.flush(session)
+    elif any(counts.added.values()):
+        _discovered(session, provider_id, counts, task_id)
     return counts
+
+
+def _discovered(
+    session: Session, provider_id: str, counts: ReconcileCounts, task_id: str | None
+) -> None:
+    found = {kind: n for kind, n in counts.added.items() if n}
+    name = session.scalar(select(ProviderRow.name).where(ProviderRow.id == provider_id))
+    record(
+        session,
+        EventDraft(
+            kind=PROVIDER_DISCOVERED,
+            actor=SYNC_ACTOR,
+            object_kind="provider",
+            object_id=provider_id,
+            object_name=name or "",
+            provider_id=provider_id,
+            task_id=task_id,
+            message="first sync: " + ", ".join(f"{n} {kind}" for kind, n in found.items()),
+            after=found,
+        ),
+    )
 
 
 def _write_kind(
@@ -212,8 +207,10 @@ def _write_kind(
     maps: IdMaps,
     counts: ReconcileCounts,
     now: datetime,
+    log: ChangeLog | None,
 ) -> None:
-    """Insert the new and update the changed objects of one kind from one chunk."""
+    """Insert the new and update the changed objects of one kind from one chunk; with a
+    `log`, their events too."""
     row = ROW_CLASS[kind]
     ids = maps.by_kind[kind]
     for obj in objects:
@@ -242,8 +239,10 @@ def _write_kind(
             updates.append(values)
             if isinstance(obj, VMInfo):
                 changed_vms.append((row_id, obj))
+    if log is not None:
+        _log_writes(session, log, kind, inserts, updates, dict(new_vms + changed_vms), maps)
     if inserts:
-        _bulk_insert(session, row, inserts)
+        bulk_insert(session, row, inserts)
     if updates:
         session.execute(update(row), updates)
     if kind is ObjectKind.VM:
@@ -254,33 +253,76 @@ def _write_kind(
     counts.unchanged[kind.value] += len(objects) - len(inserts) - len(updates)
 
 
-def apply_changes(session: Session, provider_id: str, changes: Sequence[InventoryChange]) -> int:
+def _log_writes(
+    session: Session,
+    log: ChangeLog,
+    kind: ObjectKind,
+    inserts: list[dict[str, Any]],
+    updates: list[dict[str, Any]],
+    vms: dict[str, VMInfo],
+    maps: IdMaps,
+) -> None:
+    """The events of one chunk's writes; runs before them, to read what they replace."""
+
+    def new(values: dict[str, Any]) -> dict[str, Any]:
+        info = vms.get(values["id"])
+        if info is None:
+            return values
+        return {**values, **children_of(values["id"], maps, disks=info.disks, nics=info.nics)}
+
+    old = current_state(session, kind, [values["id"] for values in updates]) if updates else {}
+    for values in inserts:
+        log.added(kind, values["id"], new(values))
+    for values in updates:
+        log.changed(kind, values["id"], old.get(values["id"], {}), new(values))
+    log.flush(session)
+
+
+def apply_changes(
+    session: Session,
+    provider_id: str,
+    changes: Sequence[InventoryChange],
+    *,
+    actor: str = WATCH_ACTOR,
+    task_id: str | None = None,
+) -> int:
     """Apply a watch batch; returns how many changes touched a row.
 
     A partially updated row gets an empty fingerprint so the next full reconcile rewrites
-    it from a complete read instead of trusting a digest of an older state.
+    it from a complete read instead of trusting a digest of an older state. Each change
+    that alters what the API shows is an event by `actor`: the watch feed, or the
+    requester of the task (`task_id`) that re-read the object after changing it.
     """
     if not changes:
         return 0
     maps = load_id_maps(session, provider_id)
+    log = ChangeLog(provider_id, actor, task_id)
     touched = 0
     for change in changes:
         match change:
             case ObjectUpserted(kind=kind, obj=obj):
-                touched += _upsert_one(session, provider_id, kind, obj, maps)
+                touched += _upsert_one(session, provider_id, kind, obj, maps, log)
             case ObjectUpdated(kind=kind, native_id=native_id, fields=fields):
-                touched += _update_one(session, kind, native_id, fields, maps)
+                touched += _update_one(session, kind, native_id, fields, maps, log)
             case ObjectRemoved(kind=kind, native_id=native_id):
                 row_id = maps.by_kind[kind].pop(native_id, None)
                 if row_id is not None:
+                    for old in current_state(session, kind, [row_id]).values():
+                        log.removed(kind, row_id, old)
                     row = ROW_CLASS[kind]
                     session.execute(delete(row).where(row.id == row_id))
                     touched += 1
+    log.flush(session)
     return touched
 
 
 def _upsert_one(
-    session: Session, provider_id: str, kind: ObjectKind, obj: InventoryObject, maps: IdMaps
+    session: Session,
+    provider_id: str,
+    kind: ObjectKind,
+    obj: InventoryObject,
+    maps: IdMaps,
+    log: ChangeLog,
 ) -> int:
     if KIND_OF[type(obj)] is not kind:
         raise ValueError(f"change says {kind} but carries a {type(obj).__name__}")
@@ -297,29 +339,56 @@ def _upsert_one(
         )
     else:
         row_id = known
-        current = session.execute(select(row.fingerprint).where(row.id == row_id)).scalar()
-        if current == fp:
+        # The fingerprint and the shown columns in one read: an unchanged object costs
+        # no more than before.
+        columns = ("fingerprint", *TRACKED[kind])
+        old = current_values(session, kind, [row_id], columns).get(row_id, {})
+        if old.get("fingerprint") == fp:
             return 0
+        if isinstance(obj, VMInfo):
+            old.update(current_children(session, [row_id]).get(row_id, {}))
         session.execute(update(row), [{**values, "id": row_id, "fingerprint": fp}])
+    shown = values
     if isinstance(obj, VMInfo):
         _replace_vm_children(session, [(row_id, obj)], maps, had_rows=known is not None)
+        shown = {**values, **children_of(row_id, maps, disks=obj.disks, nics=obj.nics)}
+    if known is None:
+        log.added(kind, row_id, shown)
+    else:
+        log.changed(kind, row_id, old, shown)
     return 1
 
 
 def _update_one(
-    session: Session, kind: ObjectKind, native_id: str, fields: dict[str, Any], maps: IdMaps
+    session: Session,
+    kind: ObjectKind,
+    native_id: str,
+    fields: dict[str, Any],
+    maps: IdMaps,
+    log: ChangeLog,
 ) -> int:
     row_id = maps.by_kind[kind].get(native_id)
     if row_id is None:
         return 0
     row = ROW_CLASS[kind]
     values = partial_row_values(fields, maps)
+    columns = {"name", *(name for name in values if name in TRACKED[kind])}
+    old = current_values(session, kind, [row_id], sorted(columns)).get(row_id, {})
+    shown = dict(values)
+    if kind is ObjectKind.VM:
+        children = [name for name in CHILD_NAMES if name in fields]
+        if children:
+            old.update(current_children(session, [row_id], children).get(row_id, {}))
+            shown.update(
+                children_of(row_id, maps, disks=fields.get("disks"), nics=fields.get("nics"))
+            )
     values.update(id=row_id, fingerprint="")
     if kind is ObjectKind.VM:
         values["updated_at"] = utcnow()
     session.execute(update(row), [values])
     if kind is ObjectKind.VM:
         _replace_vm_child_fields(session, row_id, fields, maps)
+    log.changed(kind, row_id, old, shown)
     return 1
 
 
@@ -335,4 +404,4 @@ def _replace_vm_child_fields(
             session.execute(delete(child).where(child.vm_id == vm_id))
             rows = make_rows(vm_id, fields[name], maps)
             if rows:
-                _bulk_insert(session, child, rows)
+                bulk_insert(session, child, rows)

@@ -1,10 +1,10 @@
-"""Build scheduler candidates from the inventory tables, in six queries whatever its size."""
+"""Build scheduler candidates from the inventory tables, in seven queries whatever its size."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
 from sqlalchemy import func, select
@@ -15,16 +15,23 @@ from tessera.db.rows import (
     DatastoreRow,
     HostRow,
     NetworkRow,
+    PlacementClaimRow,
     ProviderRow,
+    TaskRow,
     VMRow,
     ZoneRow,
 )
+from tessera.domain.tasks import TaskState
 from tessera.providers import DRIVERS, driver_class
 from tessera.scheduler.model import Candidate, CandidateKind, DatastoreSpace
 
 # A pool in these states cannot start anything; "unknown" (never synced yet) is given the
 # benefit of the doubt, as its inventory is empty until a sync anyway.
 DOWN_STATUSES = frozenset({"unreachable", "error"})
+# A claim holds capacity while its task may still build the VM.
+_CLAIMING_STATES = (TaskState.QUEUED.value, TaskState.RUNNING.value)
+# The create task parameter naming the placement group its VM joins once made.
+GROUP_PARAM = "placement_group_id"
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,15 @@ class _Pool:
     capabilities: frozenset[str]
     datastores: tuple[DatastoreSpace, ...] = ()
     networks: frozenset[str] = frozenset()
+
+
+@dataclass
+class _Claims:
+    """Capacity promised to create tasks not yet finished: vCPUs and RAM per candidate
+    (host or cluster id), disk bytes per datastore."""
+
+    compute: dict[str, tuple[int, int]] = field(default_factory=dict)
+    disk: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -81,8 +97,12 @@ def load_candidates(session: Session) -> CandidateSet:
     The inventory does not record which hosts mount which datastore or see which network,
     so every datastore and network of the candidate's pool counts as reachable from it;
     exact for a KVM pool (one host), optimistic for a vCenter with partitioned storage.
+
+    Placement claims of unfinished create tasks count as used, on the candidate and the
+    datastore they chose, until the VM is in the inventory (and its disks are made).
     """
-    pools = _pools(session)
+    claims = _claims(session)
+    pools = _pools(session, claims)
     usage: dict[str, tuple[int, int]] = {
         str(host_id): (int(vcpus or 0), int(memory or 0))
         for host_id, vcpus, memory in session.execute(
@@ -117,19 +137,60 @@ def load_candidates(session: Session) -> CandidateSet:
             members[host.cluster_id].append(host)
             candidate_of_host[host.id] = host.cluster_id
         else:
-            candidates.append(_host_candidate(host, pools[host.provider_id], usage))
+            candidates.append(_host_candidate(host, pools[host.provider_id], usage, claims))
             candidate_of_host[host.id] = host.id
     for cluster_id, (name, provider_id) in clusters.items():
         candidates.append(
             _cluster_candidate(
-                cluster_id, name, provider_id, pools[provider_id], members[cluster_id], usage
+                cluster_id,
+                name,
+                provider_id,
+                pools[provider_id],
+                members[cluster_id],
+                usage,
+                claims,
             )
         )
     candidates.sort(key=lambda c: (c.name, c.id))
     return CandidateSet(candidates, candidate_of_host)
 
 
-def _pools(session: Session) -> dict[str, _Pool]:
+def _claims(session: Session) -> _Claims:
+    """Few rows (the creates in flight), so summed here rather than in SQL twice."""
+    claims = _Claims()
+    for candidate_id, datastore_id, vcpus, memory, disk in session.execute(
+        select(
+            PlacementClaimRow.candidate_id,
+            PlacementClaimRow.datastore_id,
+            PlacementClaimRow.vcpus,
+            PlacementClaimRow.memory_mib,
+            PlacementClaimRow.disk_bytes,
+        )
+        .join(TaskRow, TaskRow.id == PlacementClaimRow.task_id)
+        .where(TaskRow.state.in_(_CLAIMING_STATES))
+    ):
+        held = claims.compute.get(candidate_id, (0, 0))
+        claims.compute[candidate_id] = (held[0] + vcpus, held[1] + memory)
+        if datastore_id is not None:
+            claims.disk[datastore_id] = claims.disk.get(datastore_id, 0) + disk
+    return claims
+
+
+def building_in_group(session: Session, group_id: str) -> frozenset[str]:
+    """The candidates claimed by unfinished creates of VMs that will join the group: they
+    count as members already, or two creates at once could break anti-affinity."""
+    return frozenset(
+        candidate_id
+        for candidate_id, params in session.execute(
+            select(PlacementClaimRow.candidate_id, TaskRow.params)
+            .join(TaskRow, TaskRow.id == PlacementClaimRow.task_id)
+            .where(TaskRow.state.in_(_CLAIMING_STATES))
+        )
+        if params.get(GROUP_PARAM) == group_id
+    )
+
+
+def _pools(session: Session, claims: _Claims) -> dict[str, _Pool]:
     pools = {
         pid: _Pool(name, kind, zone_id, zone_name, status not in DOWN_STATUSES, _capabilities(kind))
         for pid, name, kind, status, zone_id, zone_name in session.execute(
@@ -153,7 +214,8 @@ def _pools(session: Session) -> dict[str, _Pool]:
             DatastoreRow.free_bytes,
         ).order_by(DatastoreRow.name, DatastoreRow.id)
     ):
-        stores[provider_id].append(DatastoreSpace(ds_id, name, capacity, free))
+        claimed = claims.disk.get(ds_id, 0)
+        stores[provider_id].append(DatastoreSpace(ds_id, name, capacity, free - claimed))
     networks: dict[str, set[str]] = defaultdict(set)
     for net_id, provider_id in session.execute(select(NetworkRow.id, NetworkRow.provider_id)):
         networks[provider_id].add(net_id)
@@ -163,8 +225,11 @@ def _pools(session: Session) -> dict[str, _Pool]:
     return pools
 
 
-def _host_candidate(host: _Host, pool: _Pool, usage: dict[str, tuple[int, int]]) -> Candidate:
+def _host_candidate(
+    host: _Host, pool: _Pool, usage: dict[str, tuple[int, int]], claims: _Claims
+) -> Candidate:
     vcpus, memory = usage.get(host.id, (0, 0))
+    claimed_vcpus, claimed_memory = claims.compute.get(host.id, (0, 0))
     return Candidate(
         id=host.id,
         name=host.name,
@@ -176,9 +241,9 @@ def _host_candidate(host: _Host, pool: _Pool, usage: dict[str, tuple[int, int]])
         zone_name=pool.zone_name,
         capabilities=pool.capabilities,
         cpu_cores=host.cpu_cores,
-        vcpus_used=vcpus,
+        vcpus_used=vcpus + claimed_vcpus,
         memory_mib=host.memory_mib,
-        memory_mib_used=memory,
+        memory_mib_used=memory + claimed_memory,
         datastores=pool.datastores,
         networks=pool.networks,
         in_maintenance=host.in_maintenance,
@@ -195,12 +260,14 @@ def _cluster_candidate(
     pool: _Pool,
     hosts: Iterable[_Host],
     usage: dict[str, tuple[int, int]],
+    claims: _Claims,
 ) -> Candidate:
     """Capacity from the hosts DRS can use (connected, out of maintenance); usage from every
     host, as VMs on a host under maintenance are moved to the others. The cluster counts as
     in maintenance, or disconnected, when no host is usable."""
     hosts = list(hosts)
     usable = [h for h in hosts if h.connected and not h.in_maintenance]
+    claimed_vcpus, claimed_memory = claims.compute.get(cluster_id, (0, 0))
     return Candidate(
         id=cluster_id,
         name=name,
@@ -212,9 +279,9 @@ def _cluster_candidate(
         zone_name=pool.zone_name,
         capabilities=pool.capabilities,
         cpu_cores=sum(h.cpu_cores for h in usable),
-        vcpus_used=sum(usage.get(h.id, (0, 0))[0] for h in hosts),
+        vcpus_used=sum(usage.get(h.id, (0, 0))[0] for h in hosts) + claimed_vcpus,
         memory_mib=sum(h.memory_mib for h in usable),
-        memory_mib_used=sum(usage.get(h.id, (0, 0))[1] for h in hosts),
+        memory_mib_used=sum(usage.get(h.id, (0, 0))[1] for h in hosts) + claimed_memory,
         datastores=pool.datastores,
         networks=pool.networks,
         in_maintenance=not usable and any(h.connected for h in hosts),

@@ -1,4 +1,5 @@
-"""Placement services: dry runs over the live inventory, and placement groups.
+"""Placement services: dry runs and real choices over the live inventory, and placement
+groups.
 
 Names in a request (zone, pool, group) are resolved here; a reference to something that
 does not exist makes the request invalid (InvalidInputError), while an unknown id in a
@@ -24,10 +25,16 @@ from tessera.db.rows import (
     VMRow,
     ZoneRow,
 )
-from tessera.errors import ConflictError, InvalidInputError, NotFoundError
+from tessera.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    NoValidPlacementError,
+)
 from tessera.runtime import Runtime
-from tessera.scheduler.inventory import load_candidates
+from tessera.scheduler.inventory import building_in_group, load_candidates
 from tessera.scheduler.model import (
+    Candidate,
     GroupPolicy,
     Overcommit,
     PlacementGroup,
@@ -35,6 +42,9 @@ from tessera.scheduler.model import (
     Strategy,
 )
 from tessera.scheduler.scheduler import Decision, place
+
+# The name under which placements are serialised (tessera.db.locks.serialize).
+PLACEMENT_LOCK = "tessera.placement"
 
 
 @dataclass(frozen=True)
@@ -84,7 +94,8 @@ def dry_run(session: Session, settings: Settings, spec: PlacementSpec) -> Decisi
         group = PlacementGroup(
             row.name,
             GroupPolicy(row.policy),
-            frozenset(loaded.candidate_of_host[h] for h in held if h in loaded.candidate_of_host),
+            frozenset(loaded.candidate_of_host[h] for h in held if h in loaded.candidate_of_host)
+            | building_in_group(session, row.id),
         )
     request = PlacementRequest(
         vcpus=spec.vcpus,
@@ -104,6 +115,39 @@ def dry_run(session: Session, settings: Settings, spec: PlacementSpec) -> Decisi
         exclude=frozenset(spec.exclude),
     )
     return place(request, loaded.candidates)
+
+
+def choose(session: Session, settings: Settings, spec: PlacementSpec) -> tuple[Decision, Candidate]:
+    """Where `spec` goes, for real: the decision and its chosen candidate. The caller's
+    transaction must have begun with serialize(session, PLACEMENT_LOCK) and write its
+    claim before it commits, so the next choice sees that claim. NoValidPlacementError
+    (409) says why when nothing fits."""
+    decision = dry_run(session, settings, spec)
+    if decision.chosen is not None:
+        return decision, decision.chosen
+    examples: dict[str, str] = {}  # one candidate per filter that turned any down
+    for rejected in decision.rejected:
+        for why in rejected.reasons:
+            examples.setdefault(why.filter, f"{rejected.candidate.name}: {why.reason}")
+    shown = [examples[name] for name in decision.rejected_by if name in examples]
+    raise NoValidPlacementError(
+        decision.summary + (f" (e.g. {'; '.join(shown)})" if shown else ""),
+        rejected_by={name: n for name, n in decision.rejected_by.items() if n},
+    )
+
+
+def group_id(session: Session, name_or_id: str) -> str:
+    """The id of the group a request names (422 when there is none)."""
+    return _find_group(session, name_or_id, InvalidInputError).id
+
+
+def join_group(session: Session, group_id: str, vm_id: str) -> None:
+    """Make a VM just created a member of the group its create named, unless the group
+    was deleted meanwhile; again changes nothing."""
+    if session.get(PlacementGroupRow, group_id) is None:
+        return
+    if session.get(PlacementGroupMemberRow, (group_id, vm_id)) is None:
+        session.add(PlacementGroupMemberRow(group_id=group_id, vm_id=vm_id))
 
 
 def _or(given: float | None, default: float) -> float:

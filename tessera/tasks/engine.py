@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from typing import ClassVar
 
 from dbos import (
@@ -27,8 +28,10 @@ from dbos import (
 )
 from sqlalchemy import delete, select
 
-from tessera.db.rows import TaskRow, VMLockRow, utcnow
-from tessera.domain.tasks import TaskState
+from tessera.db.rows import PlacementClaimRow, TaskRow, VMLockRow, utcnow
+from tessera.domain.events import TaskEvent
+from tessera.domain.tasks import TaskKind, TaskState
+from tessera.events.recorder import record_task
 from tessera.runtime import Runtime
 from tessera.tasks.presence import WorkerPresence
 
@@ -41,6 +44,24 @@ APP_NAME = "tessera"
 QUEUE_NAME = "tessera-tasks"
 WORKFLOW_NAME = "tessera.task"
 _ENDED = {"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"}
+
+
+@dataclass(frozen=True)
+class QueuedTask:
+    """What queueing a task's workflow needs; plain values, so a workflow step can return
+    it (a bulk task's steps make children that the workflow itself then queues)."""
+
+    task_id: str
+    workflow_id: str
+    partition: str
+
+    @classmethod
+    def of(cls, row: TaskRow) -> QueuedTask:
+        # A bulk task (over many pools) waits in a partition of its own, so parents never
+        # hold the slots their children need; a task whose provider was removed since
+        # still runs, to fail and free its locks.
+        partition = row.provider_id or ("bulk" if TaskKind(row.kind).bulk else "removed")
+        return cls(row.id, row.workflow_id, partition)
 
 
 class TaskEngine:
@@ -119,32 +140,34 @@ class TaskEngine:
 
     def enqueue(self, row: TaskRow) -> None:
         """Queue the task's workflow in its provider's partition (the concurrency limit)."""
+        self.enqueue_workflow(QueuedTask.of(row))
+
+    def enqueue_workflow(self, task: QueuedTask) -> None:
+        """Queue one workflow; queueing an id again returns the first (ids are unique)."""
         from tessera.tasks.workflows import run_task
 
-        # A task whose provider was removed since still runs, to fail and free its locks.
-        partition = row.provider_id or "removed"
         if self._client is not None:
             options: EnqueueOptions = {
                 "workflow_name": WORKFLOW_NAME,
                 "queue_name": QUEUE_NAME,
-                "workflow_id": row.workflow_id,
+                "workflow_id": task.workflow_id,
                 "app_version": APP_VERSION,
-                "queue_partition_key": partition,
+                "queue_partition_key": task.partition,
             }
-            self._client.enqueue(options, row.id)
+            self._client.enqueue(options, task.task_id)
             return
         if self._queue is None:
             raise RuntimeError("the task engine has not launched")
         with (
-            SetWorkflowID(row.workflow_id),
-            SetEnqueueOptions(queue_partition_key=partition),
+            SetWorkflowID(task.workflow_id),
+            SetEnqueueOptions(queue_partition_key=task.partition),
         ):
-            self._queue.enqueue(run_task, row.id)
+            self._queue.enqueue(run_task, task.task_id)
 
     def sweep(self) -> None:
         """Make our rows agree with DBOS after a crash: queue a task whose enqueue was lost
         (it is committed before it is queued), fail one whose workflow ended without
-        finishing it, and free the locks of finished tasks."""
+        finishing it, and free the locks and placement claims of finished tasks."""
         unfinished = [TaskState.QUEUED.value, TaskState.RUNNING.value]
         with self.rt.sessions() as session:
             rows = list(session.scalars(select(TaskRow).where(TaskRow.state.in_(unfinished))))
@@ -158,14 +181,20 @@ class TaskEngine:
         finished = select(TaskRow.id).where(TaskRow.state.not_in(unfinished))
         with self.rt.sessions.begin() as session:
             session.execute(delete(VMLockRow).where(VMLockRow.task_id.in_(finished)))
+            session.execute(
+                delete(PlacementClaimRow).where(PlacementClaimRow.task_id.in_(finished))
+            )
 
     def _fail_orphan(self, task_id: str, status: str) -> None:
         with self.rt.sessions.begin() as session:
             row = session.get(TaskRow, task_id)
             if row is None or TaskState(row.state).finished:
                 return
+            previous = row.state
             row.state = TaskState.FAILED.value
             row.error_code = "workflow_ended"
             row.error_message = f"the task's workflow ended ({status}) without finishing it"
             row.finished_at = row.updated_at = utcnow()
+            record_task(session, row, TaskEvent.FAILED, before={"state": previous})
             session.execute(delete(VMLockRow).where(VMLockRow.task_id == task_id))
+            session.execute(delete(PlacementClaimRow).where(PlacementClaimRow.task_id == task_id))

@@ -12,16 +12,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from tessera.config import Settings
+from tessera.db.locks import serialize
 from tessera.db.rows import (
     ClusterRow,
     DatastoreRow,
     HostRow,
     NetworkRow,
+    PlacementClaimRow,
     ProviderRow,
+    TaskItemRow,
     TaskRow,
     VMDiskRow,
     VMLockRow,
@@ -30,9 +34,10 @@ from tessera.db.rows import (
     new_id,
     utcnow,
 )
+from tessera.domain.events import TaskEvent
 from tessera.domain.inventory import PowerState
 from tessera.domain.operations import SnapshotInfo
-from tessera.domain.tasks import POWER_OPERATIONS, PowerAction, TaskKind, TaskState
+from tessera.domain.tasks import POWER_OPERATIONS, ItemState, PowerAction, TaskKind, TaskState
 from tessera.errors import (
     ConflictError,
     InvalidInputError,
@@ -41,18 +46,34 @@ from tessera.errors import (
     ProviderFailedError,
     UnsupportedError,
 )
+from tessera.events.recorder import record_task
 from tessera.inventory import queries
 from tessera.inventory.pools import endpoint_for, get_provider
 from tessera.providers import driver_class, open_provider
 from tessera.providers.base import OPERATION_CAPABILITIES
 from tessera.providers.faults import ProviderError, ProviderNotFound
 from tessera.runtime import Runtime
+from tessera.scheduler import service as placement
+from tessera.scheduler.inventory import GROUP_PARAM
+from tessera.scheduler.model import CandidateKind, Strategy
+from tessera.scheduler.scheduler import Decision
+from tessera.scheduler.service import PlacementSpec
 from tessera.tasks.engine import TaskEngine
 
 log = logging.getLogger(__name__)
 
 GIB = 1 << 30
 TASK_SORTS = ("created_at",)
+
+
+@dataclass(frozen=True)
+class ChildOf:
+    """Makes a task one VM's share of a bulk task; its id is fixed by the parent, so a
+    parent's step that runs again finds the child rather than making a second one. The
+    parent's workflow queues it (DBOS refuses to start workflows from inside a step)."""
+
+    parent_id: str
+    task_id: str
 
 
 @dataclass(frozen=True)
@@ -69,9 +90,10 @@ class NicRequest:
 
 @dataclass(frozen=True)
 class VMCreateRequest:
-    """A VM to create, in Tessera ids."""
+    """A VM to create, in Tessera ids. Without a host or cluster the scheduler chooses
+    where, within `provider_id`'s pool when given; zone and group by name or id."""
 
-    provider_id: str
+    provider_id: str | None
     name: str
     cpus: int
     memory_mib: int
@@ -81,6 +103,9 @@ class VMCreateRequest:
     cluster_id: str | None = None
     datastore_id: str | None = None
     power_on: bool = False
+    zone: str | None = None
+    group: str | None = None
+    strategy: Strategy = Strategy.SPREAD
     requester: str = "admin"
 
 
@@ -125,25 +150,27 @@ def _holder_conflict(session: Session, keys: Sequence[str]) -> LockedError | Non
         return None
     holder = session.get(TaskRow, lock.task_id)
     kind = holder.kind if holder else "task"
+    what = "the pool's sync" if lock.key.startswith("sync:") else "the VM"
     return LockedError(
-        f"the VM is locked by {kind} task {lock.task_id} until it finishes",
+        f"{what} is locked by {kind} task {lock.task_id} until it finishes",
         holder_task_id=lock.task_id,
     )
 
 
-def _submit(
-    rt: Runtime,
-    *,
+def new_task(
     kind: TaskKind,
-    provider_id: str,
-    vm_id: str | None,
     params: dict[str, Any],
-    lock_keys: Sequence[str],
     requester: str,
+    *,
+    provider_id: str | None,
+    vm_id: str | None = None,
+    child: ChildOf | None = None,
 ) -> TaskRow:
-    task_id, now = new_id(), utcnow()
-    row = TaskRow(
+    """A queued task's row, first attempt, not yet saved."""
+    task_id, now = (child.task_id if child else new_id()), utcnow()
+    return TaskRow(
         id=task_id,
+        parent_id=child.parent_id if child else None,
         kind=kind.value,
         state=TaskState.QUEUED.value,
         progress=0,
@@ -158,28 +185,73 @@ def _submit(
         created_at=now,
         updated_at=now,
     )
-    _commit_with_locks(rt, row, lock_keys)
-    _enqueue(row)
+
+
+def _submit(
+    rt: Runtime,
+    *,
+    kind: TaskKind,
+    provider_id: str | None,
+    vm_id: str | None,
+    params: dict[str, Any],
+    lock_keys: Sequence[str],
+    requester: str,
+    child: ChildOf | None = None,
+    place: Placer | None = None,
+) -> TaskRow:
+    row = new_task(kind, params, requester, provider_id=provider_id, vm_id=vm_id, child=child)
+    _commit_with_locks(rt, row, lock_keys, place)
+    if child is None:  # a bulk task's workflow queues its children itself
+        enqueue(row)
     return row
 
 
-def _commit_with_locks(rt: Runtime, row: TaskRow, lock_keys: Sequence[str]) -> None:
-    """Save the task and its locks together; the locks' primary key settles races."""
+# Fills in a task from the scheduler's choice inside the transaction that saves it;
+# returns the task's lock keys and the capacity claim to save with it.
+Placer = Callable[[Session, TaskRow], tuple[list[str], PlacementClaimRow]]
+
+
+def _commit_with_locks(
+    rt: Runtime,
+    row: TaskRow,
+    lock_keys: Sequence[str],
+    place: Placer | None = None,
+    *,
+    retried_from: str | None = None,
+) -> None:
+    """Save the task and its locks together; the locks' primary key settles races. With
+    `place`, the task is placed first and its claim saved too, serialised with every other
+    placement, so two tasks never both take the last room. Its task.queued event (after
+    task.retried for a retry, from the state `retried_from`) commits with it."""
+    keys, claim = list(lock_keys), None
     try:
         with rt.sessions.begin() as session:
-            conflict = _holder_conflict(session, lock_keys)
+            if place is not None:
+                serialize(session, placement.PLACEMENT_LOCK)
+                keys, claim = place(session, row)
+            conflict = _holder_conflict(session, keys)
             if conflict is not None:
                 raise conflict
             session.merge(row)
             session.flush()
-            session.add_all(VMLockRow(key=key, task_id=row.id) for key in lock_keys)
+            session.add_all(VMLockRow(key=key, task_id=row.id) for key in keys)
+            if claim is not None:
+                session.add(claim)
+            _record_queued(session, row, retried_from)
     except IntegrityError:
         with rt.sessions() as session:
-            conflict = _holder_conflict(session, lock_keys)
+            conflict = _holder_conflict(session, keys)
         raise conflict or ConflictError("the VM is locked by another task") from None
 
 
-def _enqueue(row: TaskRow) -> None:
+def _record_queued(session: Session, row: TaskRow, retried_from: str | None) -> None:
+    if retried_from is not None:
+        before = {"state": retried_from, "attempt": row.attempt - 1}
+        record_task(session, row, TaskEvent.RETRIED, before=before)
+    record_task(session, row, TaskEvent.QUEUED)
+
+
+def enqueue(row: TaskRow) -> None:
     try:
         TaskEngine.current().enqueue(row)
     except Exception:
@@ -187,49 +259,111 @@ def _enqueue(row: TaskRow) -> None:
         log.exception("task %s could not be queued now; it will be at the next start", row.id)
 
 
-def submit_create(rt: Runtime, req: VMCreateRequest) -> TaskRow:
-    with rt.sessions() as session:
-        provider = get_provider(session, req.provider_id)
-        operations = ["create_vm"]
-        if req.disks:
-            operations.append("add_disk")
-        if req.nics:
-            operations.append("add_nic")
-        if req.power_on:
-            operations.append("start_vm")
-        _require(provider, *operations)
-        pid = provider.id
-        placement_ds = (
-            _native(session, DatastoreRow, req.datastore_id, pid, "datastore")
-            if req.datastore_id
-            else _default_datastore(session, pid).native_id
-        )
-        disks = [
-            {
-                "size_bytes": disk.size_gib * GIB,
-                "datastore": _native(session, DatastoreRow, disk.datastore_id, pid, "datastore")
-                if disk.datastore_id
-                else placement_ds,
-            }
-            for disk in req.disks
-        ]
-        nics = [
-            {
-                "network": _native(session, NetworkRow, nic.network_id, pid, "network"),
-                "mac": nic.mac,
-            }
-            for nic in req.nics
-        ]
-        placement = {
-            "host_native_id": _native(session, HostRow, req.host_id, pid, "host")
-            if req.host_id
-            else None,
-            "cluster_native_id": _native(session, ClusterRow, req.cluster_id, pid, "cluster")
-            if req.cluster_id
-            else None,
-            "datastore_native_id": placement_ds,
+def _create_operations(req: VMCreateRequest) -> list[str]:
+    """The provider operations a create runs; each needs its capability flag."""
+    operations = ["create_vm"]
+    if req.disks:
+        operations.append("add_disk")
+    if req.nics:
+        operations.append("add_nic")
+    if req.power_on:
+        operations.append("start_vm")
+    return operations
+
+
+def _check_given_pool(session: Session, req: VMCreateRequest) -> None:
+    """A pool named in the request must exist (404) and be able to do it all (422)."""
+    if req.provider_id is not None:
+        _require(get_provider(session, req.provider_id), *_create_operations(req))
+
+
+def _pinned_pool(session: Session, req: VMCreateRequest) -> str | None:
+    """The pool the request names, or the one its datastores are in (a datastore belongs
+    to one pool); None leaves the pool to the scheduler."""
+    pools = {req.provider_id} if req.provider_id else set()
+    named = {d.datastore_id for d in req.disks if d.datastore_id} | {req.datastore_id}
+    for ds_id in sorted(d for d in named if d):
+        found = session.get(DatastoreRow, ds_id)
+        if found is None or (req.provider_id and found.provider_id != req.provider_id):
+            where = " on this provider" if req.provider_id else ""
+            raise NotFoundError(f"datastore {ds_id} not found{where}")
+        pools.add(found.provider_id)
+    if len(pools) > 1:
+        raise InvalidInputError("the datastores given are in different pools")
+    return next(iter(pools), None)
+
+
+def create_placement_spec(session: Session, req: VMCreateRequest) -> PlacementSpec:
+    """What the scheduler is asked for a create, for its dry run and the real thing alike:
+    the size, the disks that go on the datastore it picks (none when one is given), what
+    the pool must be able to do, the NICs' networks (per pool, so they pin the pool too)."""
+    return PlacementSpec(
+        vcpus=req.cpus,
+        memory_mib=req.memory_mib,
+        disk_gib=0 if req.datastore_id else _unplaced_disk_gib(req),
+        zone=req.zone,
+        provider=_pinned_pool(session, req),
+        capabilities=tuple(OPERATION_CAPABILITIES[op] for op in _create_operations(req)),
+        networks=tuple(nic.network_id for nic in req.nics),
+        group=req.group,
+        strategy=req.strategy,
+    )
+
+
+def _unplaced_disk_gib(req: VMCreateRequest) -> int:
+    """The disks that go on the VM's datastore: those that do not name their own."""
+    return sum(disk.size_gib for disk in req.disks if disk.datastore_id is None)
+
+
+def dry_run_create(session: Session, settings: Settings, req: VMCreateRequest) -> Decision:
+    """Where submit_create would put this VM now, and why not elsewhere; nothing is kept."""
+    if req.host_id or req.cluster_id:
+        raise InvalidInputError("a host or cluster is given: the scheduler has nothing to choose")
+    _check_given_pool(session, req)
+    return placement.dry_run(session, settings, create_placement_spec(session, req))
+
+
+def _pool_datastore(session: Session, provider_id: str, datastore_id: str | None) -> DatastoreRow:
+    """The VM's datastore: the one given (404 unless in the pool), else the roomiest."""
+    if datastore_id is None:
+        return _default_datastore(session, provider_id)
+    found = session.get(DatastoreRow, datastore_id)
+    if found is None or found.provider_id != provider_id:
+        raise NotFoundError(f"datastore {datastore_id} not found on this provider")
+    return found
+
+
+def _create_params(
+    session: Session,
+    req: VMCreateRequest,
+    pid: str,
+    *,
+    host_id: str | None,
+    cluster_id: str | None,
+    datastore: DatastoreRow,
+) -> dict[str, Any]:
+    """The task's parameters, in the pool's native ids."""
+    disks = [
+        {
+            "size_bytes": disk.size_gib * GIB,
+            "datastore": _native(session, DatastoreRow, disk.datastore_id, pid, "datastore")
+            if disk.datastore_id
+            else datastore.native_id,
         }
-    params = {
+        for disk in req.disks
+    ]
+    nics = [
+        {"network": _native(session, NetworkRow, nic.network_id, pid, "network"), "mac": nic.mac}
+        for nic in req.nics
+    ]
+    placement = {
+        "host_native_id": _native(session, HostRow, host_id, pid, "host") if host_id else None,
+        "cluster_native_id": _native(session, ClusterRow, cluster_id, pid, "cluster")
+        if cluster_id
+        else None,
+        "datastore_native_id": datastore.native_id,
+    }
+    return {
         "spec": {
             "name": req.name,
             "cpu_count": req.cpus,
@@ -241,6 +375,39 @@ def submit_create(rt: Runtime, req: VMCreateRequest) -> TaskRow:
         "power_on": req.power_on,
         "vm_native_id": None,
     }
+
+
+def submit_create(rt: Runtime, req: VMCreateRequest) -> TaskRow:
+    """Create a VM on the host or cluster given (in its pool), or where the scheduler
+    chooses (within the pool given, if one is), claiming that capacity until the VM is in
+    the inventory."""
+    if req.host_id is None and req.cluster_id is None:
+        with rt.sessions() as session:
+            _check_given_pool(session, req)
+        return _submit(
+            rt,
+            kind=TaskKind.VM_CREATE,
+            provider_id=None,
+            vm_id=None,
+            params={},
+            lock_keys=(),
+            requester=req.requester,
+            place=_placer(rt.settings, req),
+        )
+    if req.zone is not None or req.group is not None:
+        raise InvalidInputError("zone and group guide the scheduler: not with a host or cluster")
+    with rt.sessions() as session:
+        provider = get_provider(session, req.provider_id or _target_pool(session, req))
+        _require(provider, *_create_operations(req))
+        pid = provider.id
+        params = _create_params(
+            session,
+            req,
+            pid,
+            host_id=req.host_id,
+            cluster_id=req.cluster_id,
+            datastore=_pool_datastore(session, pid, req.datastore_id),
+        )
     return _submit(
         rt,
         kind=TaskKind.VM_CREATE,
@@ -250,6 +417,68 @@ def submit_create(rt: Runtime, req: VMCreateRequest) -> TaskRow:
         lock_keys=[f"new:{pid}:{req.name}"],
         requester=req.requester,
     )
+
+
+def _target_pool(session: Session, req: VMCreateRequest) -> str:
+    """The pool of the host (or else cluster) given, for a request that names no pool."""
+    target: HostRow | ClusterRow | None = (
+        session.get(HostRow, req.host_id)
+        if req.host_id
+        else session.get(ClusterRow, req.cluster_id)
+    )
+    if target is None:
+        raise NotFoundError(f"host or cluster {req.host_id or req.cluster_id} not found")
+    return target.provider_id
+
+
+def _placer(settings: Settings, req: VMCreateRequest) -> Placer:
+    """Places a create in the transaction that saves its task: the scheduler's choice
+    becomes the task's pool and parameters, and its result says where and why."""
+
+    def place(session: Session, row: TaskRow) -> tuple[list[str], PlacementClaimRow]:
+        spec = create_placement_spec(session, req)
+        decision, chosen = placement.choose(session, settings, spec)
+        pid = chosen.provider_id
+        picked = decision.datastore.id if decision.datastore else None
+        datastore = _pool_datastore(session, pid, req.datastore_id or picked)
+        on_host = chosen.kind is CandidateKind.HOST
+        row.provider_id = pid
+        row.params = _create_params(
+            session,
+            req,
+            pid,
+            host_id=chosen.id if on_host else None,
+            cluster_id=None if on_host else chosen.id,
+            datastore=datastore,
+        )
+        if req.group is not None:  # the VM joins it once made
+            row.params[GROUP_PARAM] = placement.group_id(session, req.group)
+        row.result = {
+            "placement": {
+                "summary": decision.summary,
+                "strategy": req.strategy.value,
+                "provider_id": pid,
+                "provider_name": chosen.provider_name,
+                "zone": chosen.zone_name,
+                "kind": chosen.kind.value,
+                "candidate_id": chosen.id,
+                "candidate_name": chosen.name,
+                "datastore_id": datastore.id,
+                "datastore_name": datastore.name,
+            }
+        }
+        claim = PlacementClaimRow(
+            task_id=row.id,
+            provider_id=pid,
+            candidate_id=chosen.id,
+            datastore_id=datastore.id,
+            vcpus=req.cpus,
+            memory_mib=req.memory_mib,
+            disk_bytes=_unplaced_disk_gib(req) * GIB,
+        )
+        return [f"new:{pid}:{req.name}"], claim
+
+    return place
 
 
 # Reads a VM's inventory rows and returns the task's extra parameters (native ids);
@@ -266,6 +495,7 @@ def _vm_task(
     requester: str,
     resolve: Resolver | None = None,
     new_name: str | None = None,
+    child: ChildOf | None = None,
 ) -> TaskRow:
     """A task on one VM, which it locks; with `new_name` (a clone), that name too."""
     with rt.sessions() as session:
@@ -285,11 +515,14 @@ def _vm_task(
         params={**params, "vm_native_id": native},
         lock_keys=[vm_id] + ([f"new:{provider_id}:{new_name}"] if new_name else []),
         requester=requester,
+        child=child,
     )
 
 
-def submit_delete(rt: Runtime, vm_id: str, *, requester: str) -> TaskRow:
-    return _vm_task(rt, vm_id, TaskKind.VM_DELETE, "delete_vm", {}, requester)
+def submit_delete(
+    rt: Runtime, vm_id: str, *, requester: str, child: ChildOf | None = None
+) -> TaskRow:
+    return _vm_task(rt, vm_id, TaskKind.VM_DELETE, "delete_vm", {}, requester, child=child)
 
 
 def submit_power(
@@ -299,9 +532,11 @@ def submit_power(
     *,
     graceful_timeout_s: float = 0.0,
     requester: str,
+    child: ChildOf | None = None,
 ) -> TaskRow:
     params = {"action": action.value, "graceful_timeout_s": graceful_timeout_s}
-    return _vm_task(rt, vm_id, TaskKind.VM_POWER, POWER_OPERATIONS[action], params, requester)
+    operation = POWER_OPERATIONS[action]
+    return _vm_task(rt, vm_id, TaskKind.VM_POWER, operation, params, requester, child=child)
 
 
 def submit_rename(
@@ -476,6 +711,7 @@ def list_tasks(
     kind: TaskKind | None,
     cursor: str | None,
     limit: int,
+    parent_id: str | None = None,
 ) -> tuple[list[TaskRow], str | None]:
     """Newest first, keyset-paged like the inventory lists."""
     columns: list[Any] = [TaskRow.id, TaskRow.created_at]
@@ -484,6 +720,8 @@ def list_tasks(
         stmt = stmt.where(TaskRow.state == state.value)
     if kind is not None:
         stmt = stmt.where(TaskRow.kind == kind.value)
+    if parent_id is not None:
+        stmt = stmt.where(TaskRow.parent_id == parent_id)
     stmt, sort_name, _ = queries.paginate(
         stmt, TaskRow, sort="-created_at", allowed_sorts=TASK_SORTS, cursor=cursor, limit=limit
     )
@@ -499,8 +737,12 @@ def cancel_task(rt: Runtime, task_id: str) -> TaskRow:
         row = get_task(session, task_id)
         if TaskState(row.state).finished:
             raise ConflictError(f"task {task_id} has already {row.state}")
+        asked = row.cancel_requested
         row.cancel_requested = True
         row.updated_at = utcnow()
+        if not asked:
+            before = {"cancel_requested": False}
+            record_task(session, row, TaskEvent.CANCEL_REQUESTED, before=before)
     return row
 
 
@@ -511,9 +753,11 @@ def retry_task(rt: Runtime, task_id: str) -> TaskRow:
         row = get_task(session, task_id)
         if row.state not in {TaskState.FAILED.value, TaskState.CANCELLED.value}:
             raise ConflictError(f"only a failed or cancelled task can be retried ({row.state})")
-        if row.provider_id is None:
+        bulk = TaskKind(row.kind).bulk
+        if row.provider_id is None and not bulk:
             raise ConflictError(f"task {task_id}'s provider was removed; it cannot run again")
         session.expunge(row)
+    ended = row.state
     row.attempt += 1
     row.workflow_id = f"{row.id}:{row.attempt}"
     row.state = TaskState.QUEUED.value
@@ -523,13 +767,55 @@ def retry_task(rt: Runtime, task_id: str) -> TaskRow:
     row.error_code = row.error_message = None
     row.started_at = row.finished_at = None
     row.updated_at = utcnow()
+    if bulk:
+        _commit_bulk_retry(rt, row, ended)
+        enqueue(row)
+        return row
     if row.kind == TaskKind.VM_CREATE.value:
         spec: dict[str, Any] = dict(row.params["spec"])  # type: ignore[call-overload]
         keys = [f"new:{row.provider_id}:{spec['name']}"]
+    elif row.kind == TaskKind.PROVIDER_SYNC.value:
+        keys = [f"sync:{row.provider_id}"]
     else:
         keys = [row.vm_id] if row.vm_id else []
         if row.kind == TaskKind.VM_CLONE.value:
             keys.append(f"new:{row.provider_id}:{row.params['name']}")
-    _commit_with_locks(rt, row, keys)
-    _enqueue(row)
+    _commit_with_locks(rt, row, keys, retried_from=ended)
+    enqueue(row)
     return row
+
+
+def _commit_bulk_retry(rt: Runtime, row: TaskRow, ended: str) -> None:
+    """A bulk task runs again for the VMs that did not succeed; they get new children."""
+    with rt.sessions.begin() as session:
+        session.merge(row)
+        _record_queued(session, row, ended)
+        session.execute(
+            update(TaskItemRow)
+            .where(
+                TaskItemRow.task_id == row.id,
+                TaskItemRow.state != ItemState.SUCCEEDED.value,
+            )
+            .values(
+                state=ItemState.PENDING.value,
+                child_task_id=None,
+                error_code=None,
+                error_message=None,
+                updated_at=utcnow(),
+            )
+        )
+
+
+def submit_sync(rt: Runtime, provider_id: str, *, requester: str) -> TaskRow:
+    """Read a pool in full and reconcile its inventory, as a task; one at a time per pool."""
+    with rt.sessions() as session:
+        pid = get_provider(session, provider_id).id
+    return _submit(
+        rt,
+        kind=TaskKind.PROVIDER_SYNC,
+        provider_id=pid,
+        vm_id=None,
+        params={},
+        lock_keys=[f"sync:{pid}"],
+        requester=requester,
+    )

@@ -15,29 +15,37 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from dbos import DBOS
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from tessera.db.rows import ProviderRow, TaskRow, VMLockRow, VMRow, utcnow
+from tessera.db.rows import PlacementClaimRow, ProviderRow, TaskRow, VMLockRow, VMRow, utcnow
+from tessera.domain.events import TaskEvent
 from tessera.domain.inventory import ObjectKind, ObjectRemoved, ObjectUpserted, VMInfo
 from tessera.domain.operations import DiskSpec, NicSpec, Placement, VMCreateSpec
 from tessera.domain.tasks import PowerAction, StepState, TaskKind, TaskState
-from tessera.inventory.pools import endpoint_for
+from tessera.errors import TesseraError
+from tessera.events.recorder import record_task
+from tessera.inventory.pools import endpoint_for, sync_provider
 from tessera.inventory.reconcile import apply_changes
 from tessera.providers import open_provider
 from tessera.providers.base import Provider
 from tessera.providers.faults import ProviderError, ProviderInvalidRequest, ProviderNotFound
 from tessera.runtime import Runtime
-from tessera.tasks.engine import WORKFLOW_NAME, TaskEngine
+from tessera.scheduler.inventory import GROUP_PARAM
+from tessera.scheduler.service import join_group
+from tessera.tasks import bulk
+from tessera.tasks.engine import WORKFLOW_NAME, QueuedTask, TaskEngine
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 CANCELLED_CODE = "cancelled"
-# Steps that run even when cancel was asked: the change is made, they only record it.
-_UNCANCELLABLE = frozenset({"refresh"})
+# Steps that run even when cancel was asked: "refresh" records a change already made;
+# the bulk steps see the cancel themselves and stop handing out work.
+_UNCANCELLABLE = frozenset({"refresh", "fan-out", "tag"})
 
 
 class StepFailed(Exception):
@@ -81,6 +89,8 @@ def plan_of(kind: TaskKind, params: dict[str, Any]) -> list[str]:
         if params.get("power_on"):
             steps.append("power-on")
         return [*steps, "refresh"]
+    if kind in _LOCAL_PLANS:
+        return list(_LOCAL_PLANS[kind])
     return [_MAIN_STEP[kind], "refresh"]
 
 
@@ -90,7 +100,15 @@ def run_task(task_id: str) -> str:
     plan = begin_step(task_id)
     try:
         for step in plan:
-            provider_step(task_id, step)
+            if step == "collect":
+                _collect(task_id)
+            elif step == "fan-out":
+                for child in fan_out_step(task_id):
+                    TaskEngine.current().enqueue_workflow(child)
+            elif step in _LOCAL_STEPS:
+                local_step(task_id, step)
+            else:
+                provider_step(task_id, step)
     except Exception as exc:
         code, message = _describe(exc)
         state = TaskState.CANCELLED if code == CANCELLED_CODE else TaskState.FAILED
@@ -136,7 +154,8 @@ def _set_step(row: TaskRow, name: str, state: StepState) -> None:
                 step["finished_at"] = now
         done += step["state"] == StepState.SUCCEEDED.value
     row.steps = steps
-    row.progress = done * 100 // max(len(steps), 1)
+    if not TaskKind(row.kind).bulk:  # a bulk task's progress counts its VMs instead
+        row.progress = done * 100 // max(len(steps), 1)
     row.executor_id = worker
     row.updated_at = utcnow()
 
@@ -147,6 +166,7 @@ def begin_step(task_id: str) -> list[str]:
     with _engine_rt().sessions.begin() as session:
         row = _task(session, task_id)
         plan = plan_of(TaskKind(row.kind), row.params)
+        previous = row.state
         row.state = TaskState.RUNNING.value
         row.started_at = row.started_at or utcnow()
         row.updated_at = utcnow()
@@ -155,6 +175,8 @@ def begin_step(task_id: str) -> list[str]:
                 {"name": n, "state": "pending", "started_at": None, "finished_at": None}
                 for n in plan
             ]
+        if previous != row.state:  # not when this step runs again after a crash
+            record_task(session, row, TaskEvent.RUNNING, before={"state": previous})
     return plan
 
 
@@ -174,16 +196,27 @@ def _transient_retry(rt: Runtime, call: Callable[[], None]) -> None:
             wait *= 2
 
 
-@DBOS.step(name="tessera.task.step")
-def provider_step(task_id: str, step: str) -> None:
-    """One step of the plan against the provider, with the task's step record kept."""
-    rt = _engine_rt()
+def _start_step(rt: Runtime, task_id: str, step: str) -> tuple[str | None, dict[str, Any]]:
+    """Mark the step running unless the task was asked to cancel; the task's provider and
+    parameters."""
     with rt.sessions.begin() as session:
         row = _task(session, task_id)
         if row.cancel_requested and step not in _UNCANCELLABLE:
             raise StepFailed(CANCELLED_CODE, f"cancelled before step {step}")
         _set_step(row, step, StepState.RUNNING)
-        provider_id, params = row.provider_id, dict(row.params)
+        return row.provider_id, dict(row.params)
+
+
+def _end_step(rt: Runtime, task_id: str, step: str, state: StepState) -> None:
+    with rt.sessions.begin() as session:
+        _set_step(_task(session, task_id), step, state)
+
+
+@DBOS.step(name="tessera.task.step")
+def provider_step(task_id: str, step: str) -> None:
+    """One step of the plan against the provider, with the task's step record kept."""
+    rt = _engine_rt()
+    provider_id, params = _start_step(rt, task_id, step)
     if provider_id is None:
         raise StepFailed("not_found", "the task's provider was removed")
 
@@ -195,12 +228,116 @@ def provider_step(task_id: str, step: str) -> None:
     try:
         _transient_retry(rt, attempt)
     except StepFailed:
-        with rt.sessions.begin() as session:
-            _set_step(_task(session, task_id), step, StepState.FAILED)
+        _end_step(rt, task_id, step, StepState.FAILED)
         raise
     _pause_if_asked(rt, task_id, step)
+    _end_step(rt, task_id, step, StepState.SUCCEEDED)
+
+
+@DBOS.step(name="tessera.task.local")
+def local_step(task_id: str, step: str) -> None:
+    """A step that opens no provider of ours: a bulk task's tags, or a pool sync (which
+    connects by itself)."""
+    _run_local(task_id, step, _LOCAL_STEPS[step])
+
+
+@DBOS.step(name="tessera.task.fan-out")
+def fan_out_step(task_id: str) -> list[QueuedTask]:
+    """Make a bulk task's children; the workflow queues the ones returned."""
+    return _run_local(task_id, "fan-out", bulk.fan_out)
+
+
+def _run_local(task_id: str, step: str, body: Callable[[Runtime, str], _T]) -> _T:
+    rt = _engine_rt()
+    _start_step(rt, task_id, step)
+    try:
+        result = body(rt, task_id)
+    except TesseraError as exc:
+        _end_step(rt, task_id, step, StepState.FAILED)
+        raise StepFailed(exc.code, exc.message) from None
+    except StepFailed:
+        _end_step(rt, task_id, step, StepState.FAILED)
+        raise
+    _pause_if_asked(rt, task_id, step)
+    _end_step(rt, task_id, step, StepState.SUCCEEDED)
+    return result
+
+
+def _collect(task_id: str) -> None:
+    """Wait for a bulk task's children, polling with durable sleeps that lengthen to 5 s
+    (a resumed workflow skips the polls and sleeps it had done)."""
+    wait = 0.2
+    while True:
+        tally = collect_step(task_id)
+        if not tally["remaining"]:
+            break
+        DBOS.sleep(wait)
+        wait = min(wait * 2, 5.0)
+    _bulk_outcome(tally)
+
+
+@DBOS.step(name="tessera.task.collect")
+def collect_step(task_id: str) -> dict[str, int]:
+    """One poll of the children; the collect step counts as running until the last ends."""
+    rt = _engine_rt()
+    tally = bulk.poll(rt, task_id)
     with rt.sessions.begin() as session:
-        _set_step(_task(session, task_id), step, StepState.SUCCEEDED)
+        row = _task(session, task_id)
+        current = next((s["state"] for s in row.steps if s["name"] == "collect"), None)
+        if tally.remaining and current == StepState.PENDING.value:
+            _set_step(row, "collect", StepState.RUNNING)
+        elif not tally.remaining:
+            ok = not (tally.failed or tally.cancelled)
+            _set_step(row, "collect", StepState.SUCCEEDED if ok else StepState.FAILED)
+    return {**tally.as_result(), "remaining": tally.remaining, "cancel": tally.cancel_requested}
+
+
+def _bulk_outcome(tally: dict[str, int]) -> None:
+    """Fail the parent when any of its VMs did not succeed; its items say which."""
+    total, failed, cancelled = tally["total"], tally["failed"], tally["cancelled"]
+    if cancelled and tally["cancel"]:
+        done = tally["succeeded"]
+        raise StepFailed(CANCELLED_CODE, f"cancelled: {done} of {total} VMs done, {cancelled} not")
+    if failed or cancelled:
+        raise StepFailed(
+            "items_failed",
+            f"{failed + cancelled} of {total} VMs did not succeed; see the task's items",
+        )
+
+
+def _tag(rt: Runtime, task_id: str) -> None:
+    tally = bulk.apply_tags(rt, task_id)
+    _bulk_outcome({**tally.as_result(), "cancel": tally.cancel_requested})
+
+
+def _sync(rt: Runtime, task_id: str) -> None:
+    """A full read of the pool; a failure also marks the pool unreachable (pools does)."""
+    with rt.sessions() as session:
+        provider_id = _task(session, task_id).provider_id
+    if provider_id is None:
+        raise StepFailed("not_found", "the task's provider was removed")
+    report = sync_provider(rt, provider_id, task_id=task_id)
+    with rt.sessions.begin() as session:
+        row = _task(session, task_id)
+        row.result = {
+            "seconds": round(report.seconds, 3),
+            "added": report.counts.added,
+            "changed": report.counts.changed,
+            "removed": report.counts.removed,
+            "unchanged": report.counts.unchanged,
+        }
+
+
+_LOCAL_STEPS: dict[str, Callable[[Runtime, str], None]] = {
+    "tag": _tag,
+    "sync": _sync,
+}
+_LOCAL_PLANS: dict[TaskKind, tuple[str, ...]] = {
+    TaskKind.VM_BULK_POWER: ("fan-out", "collect"),
+    TaskKind.VM_BULK_DELETE: ("fan-out", "collect"),
+    TaskKind.VM_BULK_TAG: ("tag",),
+    TaskKind.PROVIDER_SYNC: ("sync",),
+}
 
 
 def _pause_if_asked(rt: Runtime, task_id: str, step: str) -> None:
@@ -225,7 +362,9 @@ def _open(rt: Runtime, provider_id: str) -> Provider:
 def _record_vm(ctx: StepContext, info: VMInfo) -> str:
     """Write the VM into the inventory now (not at the watcher's pace); its row id."""
     with ctx.rt.provider_lock(ctx.provider_id), ctx.rt.sessions.begin() as session:
-        apply_changes(session, ctx.provider_id, [ObjectUpserted(ObjectKind.VM, info)])
+        requester = _task(session, ctx.task_id).requester
+        change = ObjectUpserted(ObjectKind.VM, info)
+        apply_changes(session, ctx.provider_id, [change], actor=requester, task_id=ctx.task_id)
         row_id = session.scalar(
             select(VMRow.id).where(
                 VMRow.provider_id == ctx.provider_id, VMRow.native_id == info.native_id
@@ -237,7 +376,10 @@ def _record_vm(ctx: StepContext, info: VMInfo) -> str:
 
 
 def _create(ctx: StepContext) -> None:
-    """Create the bare VM (devices follow, one step each), record it and lock it."""
+    """Create the bare VM (devices follow, one step each), record it, lock it and put it in
+    the placement group its request named. Its row now counts its vCPUs and RAM, so its
+    placement claim keeps only the disk space, which the datastore shows once the disks
+    exist; the task's end drops the claim."""
     spec = ctx.params["spec"]
     info = ctx.provider.create_vm(
         VMCreateSpec(
@@ -253,9 +395,14 @@ def _create(ctx: StepContext) -> None:
         row = _task(session, ctx.task_id)
         row.params = {**row.params, "vm_native_id": info.native_id}
         row.vm_id = vm_id
-        row.result = {"vm_id": vm_id}
+        row.result = {**(row.result or {}), "vm_id": vm_id}
         if session.get(VMLockRow, vm_id) is None:
             session.add(VMLockRow(key=vm_id, task_id=ctx.task_id))
+        claim = session.get(PlacementClaimRow, ctx.task_id)
+        if claim is not None:
+            claim.vcpus = claim.memory_mib = 0
+        if GROUP_PARAM in ctx.params:
+            join_group(session, ctx.params[GROUP_PARAM], vm_id)
 
 
 def _disk(ctx: StepContext) -> None:
@@ -389,7 +536,7 @@ def _refresh(ctx: StepContext) -> None:
     try:
         info = ctx.provider.get_vm(ctx.vm_native_id)
     except ProviderNotFound:
-        _forget_vm(ctx.rt, ctx.provider_id, ctx.vm_native_id)
+        _forget_vm(ctx.rt, ctx.provider_id, ctx.vm_native_id, ctx.task_id)
         return
     vm_id = _record_vm(ctx, info)
     with ctx.rt.sessions.begin() as session:
@@ -397,9 +544,12 @@ def _refresh(ctx: StepContext) -> None:
         row.result = {**(row.result or {}), "vm_id": vm_id}
 
 
-def _forget_vm(rt: Runtime, provider_id: str, native_id: str) -> None:
+def _forget_vm(rt: Runtime, provider_id: str, native_id: str, task_id: str) -> None:
+    """Drop the VM from the inventory; the event names the task and its requester."""
     with rt.provider_lock(provider_id), rt.sessions.begin() as session:
-        apply_changes(session, provider_id, [ObjectRemoved(ObjectKind.VM, native_id)])
+        requester = _task(session, task_id).requester
+        change = ObjectRemoved(ObjectKind.VM, native_id)
+        apply_changes(session, provider_id, [change], actor=requester, task_id=task_id)
 
 
 _STEPS: dict[str, Callable[[StepContext], None]] = {
@@ -465,15 +615,17 @@ def rollback_step(task_id: str) -> str:
         _transient_retry(rt, attempt)
     except StepFailed as exc:
         return f"; the VM it made could not be removed ({exc.code}: {exc.message})"
-    _forget_vm(rt, provider_id, native)
+    _forget_vm(rt, provider_id, native, task_id)
     return "; the VM it had made was deleted"
 
 
 @DBOS.step(name="tessera.task.finish")
 def finish_step(task_id: str, state: str, code: str | None, message: str | None) -> str:
-    """Record the outcome and free the task's VM locks, in one transaction."""
+    """Record the outcome and free the task's VM locks and placement claim, in one
+    transaction."""
     with _engine_rt().sessions.begin() as session:
         row = _task(session, task_id)
+        previous = row.state
         row.state = state
         row.error_code, row.error_message = code, message
         row.executor_id = DBOS.executor_id
@@ -487,5 +639,9 @@ def finish_step(task_id: str, state: str, code: str | None, message: str | None)
         ]
         if state == TaskState.SUCCEEDED.value:
             row.progress = 100
+        if not TaskState(previous).finished:  # not when this step runs again after a crash
+            event = TaskEvent.finished(TaskState(state))
+            record_task(session, row, event, before={"state": previous})
         session.execute(delete(VMLockRow).where(VMLockRow.task_id == task_id))
+        session.execute(delete(PlacementClaimRow).where(PlacementClaimRow.task_id == task_id))
     return state

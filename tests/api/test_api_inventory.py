@@ -48,7 +48,7 @@ def _seed(rt: Runtime, count: int) -> str:
         reconcile(s, pid, InventorySnapshot(hosts=[HostInfo(native_id="h1", name="kvm1")], vms=vms))
         for vm in s.scalars(select(VMRow).where(VMRow.provider_id == pid)):
             if int(vm.native_id.split("-")[1]) % 2 == 0:
-                change_tags(s, vm, add=["even"])
+                change_tags(s, vm, add=["even"], actor="test")
     return pid
 
 

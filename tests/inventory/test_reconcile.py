@@ -84,7 +84,7 @@ def test_new_changed_vanished_objects(db: Runtime) -> None:
     assert _count(db, VMDiskRow) == 3 and _count(db, VMNicRow) == 3
     with db.sessions.begin() as s:
         for vm in s.scalars(select(VMRow)):
-            change_tags(s, vm, add=["prod"])
+            change_tags(s, vm, add=["prod"], actor="test")
 
     second = _snapshot([_vm(1), _vm(2, name="renamed", power_state=PowerState.STOPPED), _vm(4)])
     with db.sessions.begin() as s:

@@ -14,6 +14,7 @@ from tessera.api.app import create_app
 from tessera.config import Settings
 from tessera.lab.vcsim import RunningVcsim, VcsimSpec, start_vcsim
 from tessera.runtime import ensure_admin_token
+from tests.tasks.helpers import submitted, wait_task
 
 CANARY_PASSWORD = "Canary-Pw-5f2e9c71"
 
@@ -64,10 +65,14 @@ def test_password_and_token_never_leak(
             "/openapi.json",
         ):
             assert call("GET", path) == 200
-        assert call("POST", f"/v1/providers/{pid}/sync") == 200
+        synced = wait_task(api, submitted(api.post(f"/v1/providers/{pid}/sync")))
+        bodies.append(str(synced))
+        assert synced["state"] == "succeeded"
         time.sleep(1.5)  # let the watcher log whatever it logs
         canary_vcenter.stop()
-        assert call("POST", f"/v1/providers/{pid}/sync") == 503
+        failed = wait_task(api, submitted(api.post(f"/v1/providers/{pid}/sync")))
+        bodies.append(str(failed))
+        assert failed["state"] == "failed" and failed["error"]["code"] == "provider_failed"
         time.sleep(1.5)
     logs = "\n".join(f"{r.getMessage()} {r.exc_text or ''} {r.args!r}" for r in caplog.records)
     db_bytes = b"".join(p.read_bytes() for p in settings.data_dir.glob("tessera.db*"))

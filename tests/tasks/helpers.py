@@ -27,7 +27,8 @@ def register(api: TestClient, kind: str, member: Any, name: str) -> str:
     response = api.post("/v1/providers", json=body)
     assert response.status_code == 201, response.text
     provider_id = str(response.json()["id"])
-    assert api.post(f"/v1/providers/{provider_id}/sync").status_code == 200
+    sync = wait_task(api, submitted(api.post(f"/v1/providers/{provider_id}/sync")))
+    assert sync["state"] == "succeeded", sync
     return provider_id
 
 

@@ -129,6 +129,30 @@ def test_a_create_killed_mid_step_finishes_exactly_once(
     try:
         with rt.sessions() as session:
             assert session.query(VMLockRow).count() == 0
-            assert session.query(TaskRow).count() == 1
+            assert session.query(TaskRow).filter(TaskRow.kind == "vm.create").count() == 1
     finally:
         rt.close()
+
+
+@pytest.mark.slow
+def test_a_bulk_task_killed_after_fanning_out_makes_each_child_once(
+    server: Server, kvm_host_fresh: RunningKvmHost
+) -> None:
+    api: Any = server.start(pause_after="fan-out")
+    provider_id = register(api, "libvirt", kvm_host_fresh, "crash-kvm")
+    body = {"select": {"provider_id": provider_id}, "action": {"kind": "power", "action": "start"}}
+    task_id = submitted(api.post("/v1/vms/bulk", json=body))
+    _wait_for(server.data_dir / f"paused-{task_id}-fan-out", server)
+    server.kill()
+
+    api = server.start()
+    task = wait_task(api, task_id)
+    assert task["state"] == "succeeded", task
+    assert task["result"] == {"total": 3, "succeeded": 3, "failed": 0, "cancelled": 0}
+    children = api.get("/v1/tasks", params={"parent_id": task_id}).json()["items"]
+    assert len(children) == 3 and all(c["state"] == "succeeded" for c in children)
+    items = api.get(f"/v1/tasks/{task_id}/items").json()["items"]
+    assert {i["child_task_id"] for i in items} == {c["id"] for c in children}
+    with LibvirtProvider(Endpoint(kvm_host_fresh.uri)) as provider:
+        states = {vm.name: vm.power_state.value for vm in provider.list_inventory().vms}
+    assert set(states.values()) == {"running"}, states

@@ -46,6 +46,12 @@ def _candidate(c: Candidate) -> dict[str, Any]:
     }
 
 
+def decision_response(decision: Decision) -> Response:
+    """A decision as the PlacementDecision body; orjson, as a dry run over a large estate
+    lists thousands of candidates."""
+    return Response(orjson.dumps(_decision(decision)), media_type="application/json")
+
+
 def _decision(decision: Decision) -> dict[str, Any]:
     store = decision.datastore
     return {
@@ -101,8 +107,7 @@ def placement_dry_run(body: PlacementDryRun, session: SessionDep, rt: RuntimeDep
         disk_allocation_ratio=body.disk_allocation_ratio,
         exclude=tuple(body.exclude),
     )
-    decision = service.dry_run(session, rt.settings, spec)
-    return Response(orjson.dumps(_decision(decision)), media_type="application/json")
+    return decision_response(service.dry_run(session, rt.settings, spec))
 
 
 def _group(view: service.GroupView) -> PlacementGroupPublic:

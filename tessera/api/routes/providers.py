@@ -9,12 +9,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tessera.api.deps import RuntimeDep, SessionDep
-from tessera.api.schemas import ErrorBody, ProviderCreate, ProviderKind, ProviderPublic, SyncResult
+from tessera.api.routes.tasks import to_public as task_public
+from tessera.api.schemas import ErrorBody, ProviderCreate, ProviderKind, ProviderPublic, TaskPublic
 from tessera.db.rows import ProviderRow, RegionRow, ZoneRow
 from tessera.inventory import pools
 from tessera.providers import capability_matrix, driver_class
+from tessera.tasks import service
 
 router = APIRouter(prefix="/v1/providers", tags=["providers"])
+# The only principal today is the platform admin's token.
+REQUESTER = "admin"
 kinds_router = APIRouter(prefix="/v1/provider-kinds", tags=["providers"])
 
 _ERRORS: dict[int | str, dict[str, object]] = {
@@ -105,22 +109,17 @@ def delete_provider(provider_id: str, rt: RuntimeDep, request: Request) -> Respo
 
 @router.post(
     "/{provider_id}/sync",
-    response_model=SyncResult,
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TaskPublic,
     responses={
         **_ERRORS,
-        503: {"model": ErrorBody, "description": "The pool is unreachable; retry later."},
+        409: {"model": ErrorBody, "description": "A sync of this pool is already queued."},
     },
 )
-def sync_provider(provider_id: str, rt: RuntimeDep) -> SyncResult:
-    report = pools.sync_provider(rt, provider_id)
-    return SyncResult(
-        provider_id=report.provider_id,
-        seconds=report.seconds,
-        added=report.counts.added,
-        changed=report.counts.changed,
-        removed=report.counts.removed,
-        unchanged=report.counts.unchanged,
-    )
+def sync_provider(provider_id: str, rt: RuntimeDep) -> TaskPublic:
+    """Read the pool in full now, as a task; its result counts what was added, changed,
+    removed. An unreachable pool fails the task and is marked unreachable."""
+    return task_public(service.submit_sync(rt, provider_id, requester=REQUESTER))
 
 
 @kinds_router.get("", response_model=list[ProviderKind])

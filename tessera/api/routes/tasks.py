@@ -39,6 +39,7 @@ def to_public(row: TaskRow) -> TaskPublic:
         cancel_requested=row.cancel_requested,
         attempt=row.attempt,
         executor_id=row.executor_id,
+        parent_id=row.parent_id,
         created_at=row.created_at,
         updated_at=row.updated_at,
         started_at=row.started_at,
@@ -55,12 +56,15 @@ def list_tasks(
     session: SessionDep,
     state: TaskState | None = None,
     kind: TaskKind | None = None,
+    parent_id: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="Children of a bulk task.")
+    ] = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=queries.MAX_LIMIT)] = 50,
 ) -> TaskPage:
     """Newest first."""
     rows, next_cursor = service.list_tasks(
-        session, state=state, kind=kind, cursor=cursor, limit=limit
+        session, state=state, kind=kind, parent_id=parent_id, cursor=cursor, limit=limit
     )
     return TaskPage(items=[to_public(row) for row in rows], next_cursor=next_cursor)
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
-from tessera.api.deps import RuntimeDep
+from tessera.api.deps import RuntimeDep, SessionDep
+from tessera.api.routes.placement import decision_response
 from tessera.api.routes.tasks import to_public
 from tessera.api.schemas import (
     DiskCreate,
     DiskGrowRequest,
     ErrorBody,
     NicCreate,
+    PlacementDecision,
     SnapshotCreate,
     SnapshotPublic,
     TaskPublic,
@@ -25,6 +27,7 @@ from tessera.api.schemas import (
     VMResizeRequest,
 )
 from tessera.domain.tasks import TaskKind
+from tessera.scheduler.model import Strategy
 from tessera.tasks import service
 
 router = APIRouter(prefix="/v1/vms", tags=["vm actions"])
@@ -42,9 +45,8 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-@router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=TaskPublic, responses=_ERRORS)
-def create_vm(body: VMCreate, rt: RuntimeDep) -> TaskPublic:
-    request = service.VMCreateRequest(
+def _create_request(body: VMCreate) -> service.VMCreateRequest:
+    return service.VMCreateRequest(
         provider_id=body.provider_id,
         name=body.name,
         cpus=body.cpus,
@@ -55,9 +57,54 @@ def create_vm(body: VMCreate, rt: RuntimeDep) -> TaskPublic:
         cluster_id=body.cluster_id,
         datastore_id=body.datastore_id,
         power_on=body.power_on,
+        zone=body.zone,
+        group=body.group,
+        strategy=Strategy(body.strategy),
         requester=REQUESTER,
     )
-    return to_public(service.submit_create(rt, request))
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=TaskPublic,
+    responses={
+        **_ERRORS,
+        409: {
+            "model": ErrorBody,
+            "description": "No host or cluster can take the VM now (`no_valid_placement`: "
+            "the message says why, `rejected_by` counts the candidates each filter turned "
+            "down); or the name is locked by another create.",
+        },
+        422: {
+            "model": ErrorBody,
+            "description": "Invalid input (an unknown zone, group or network included), or "
+            "the pool given lacks a capability.",
+        },
+    },
+)
+def create_vm(body: VMCreate, rt: RuntimeDep) -> TaskPublic:
+    """Without host_id or cluster_id, the scheduler chooses where (as the dry run would)
+    and the task claims that capacity; its `result.placement` says where and why."""
+    return to_public(service.submit_create(rt, _create_request(body)))
+
+
+@router.post(
+    "/dry-run",
+    response_model=PlacementDecision,
+    responses={
+        404: {"model": ErrorBody, "description": "No such provider or datastore."},
+        422: {
+            "model": ErrorBody,
+            "description": "Invalid input, a host or cluster given, or the pool given lacks "
+            "a capability.",
+        },
+    },
+)
+def create_vm_dry_run(body: VMCreate, session: SessionDep, rt: RuntimeDep) -> Response:
+    """Where `POST /v1/vms` with this body would put the VM now, the candidates ranked,
+    and why each other one cannot take it; nothing is created or claimed."""
+    return decision_response(service.dry_run_create(session, rt.settings, _create_request(body)))
 
 
 @router.delete(

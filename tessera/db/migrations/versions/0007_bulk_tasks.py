@@ -1,4 +1,4 @@
-"""bulk tasks: a parent per bulk request, an item per VM
+"""bulk tasks: a parent per bulk request, an item per VM; tasks found by their VM
 
 Revision ID: 0007
 Revises: 0006
@@ -19,6 +19,7 @@ def upgrade() -> None:
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.add_column(sa.Column("parent_id", sa.String(length=36), nullable=True))
         batch_op.create_index(batch_op.f("ix_tasks_parent_id"), ["parent_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_tasks_vm_id"), ["vm_id"], unique=False)
     op.create_table(
         "task_items",
         sa.Column("task_id", sa.String(length=36), nullable=False),
@@ -46,5 +47,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_task_items_child_task_id"))
     op.drop_table("task_items")
     with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_tasks_vm_id"))
         batch_op.drop_index(batch_op.f("ix_tasks_parent_id"))
         batch_op.drop_column("parent_id")

@@ -1,0 +1,143 @@
+"""Reading events: newest first, filtered, keyset-paged by id.
+
+The cursor is the last id shown, opaque to clients; ids rise with the order events were
+recorded, so a page is an indexed range scan however deep. On PostgreSQL two transactions
+may commit their events in the other order of their ids: a list is a faithful history,
+but a reader following new events should re-read a short overlap rather than trust
+"everything above the last id I saw".
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import orjson
+from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy.orm import Session
+
+from tessera.db.rows import EventRow, TaskRow
+from tessera.domain.events import EVENT_KINDS, Event, kinds_matching
+from tessera.errors import InvalidInputError
+from tessera.inventory.queries import MAX_LIMIT
+
+_CURSOR_ERROR = "cursor is not one this API issued"
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """Every given field narrows the list.
+
+    `kind` is one kind or a prefix ending in "." (`vm.`, `task.`). `vm_id` selects the
+    events of one VM: those about it (added, changed, removed) and those of the tasks run
+    on it (tasks.vm_id), even after the VM itself is gone. `since` is inclusive, `until`
+    exclusive; a time without a zone is UTC.
+    """
+
+    kind: str | None = None
+    object_id: str | None = None
+    vm_id: str | None = None
+    provider_id: str | None = None
+    task_id: str | None = None
+    actor: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class EventPage:
+    items: list[Event]
+    next_cursor: str | None
+
+
+def encode_cursor(event_id: int) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps({"before": event_id})).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        value = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error, orjson.JSONDecodeError) as exc:
+        raise InvalidInputError(_CURSOR_ERROR) from exc
+    event_id = value.get("before") if isinstance(value, dict) else None
+    if type(event_id) is not int or event_id < 1:
+        raise InvalidInputError(_CURSOR_ERROR)
+    return event_id
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite stores times as UTC text without a zone, so compare in UTC only."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _conditions(flt: EventFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if flt.kind is not None:
+        kinds = kinds_matching(flt.kind)
+        if kinds is None:
+            raise InvalidInputError(
+                f"unknown event kind {flt.kind!r}: give one of {', '.join(sorted(EVENT_KINDS))}"
+                ", or a prefix such as 'vm.' or 'task.'"
+            )
+        conditions.append(EventRow.kind.in_(sorted(kinds)))
+    if flt.object_id is not None:
+        conditions.append(EventRow.object_id == flt.object_id)
+    if flt.vm_id is not None:
+        tasks_on_vm = select(TaskRow.id).where(TaskRow.vm_id == flt.vm_id)
+        conditions.append(or_(EventRow.object_id == flt.vm_id, EventRow.task_id.in_(tasks_on_vm)))
+    if flt.provider_id is not None:
+        conditions.append(EventRow.provider_id == flt.provider_id)
+    if flt.task_id is not None:
+        conditions.append(EventRow.task_id == flt.task_id)
+    if flt.actor is not None:
+        conditions.append(EventRow.actor == flt.actor)
+    since = _utc(flt.since) if flt.since else None
+    until = _utc(flt.until) if flt.until else None
+    if since and until and since > until:
+        raise InvalidInputError(f"since ({since.isoformat()}) is after until ({until.isoformat()})")
+    if since:
+        conditions.append(EventRow.at >= since)
+    if until:
+        conditions.append(EventRow.at < until)
+    return conditions
+
+
+def to_event(row: EventRow) -> Event:
+    return Event(
+        id=row.id,
+        at=_utc(row.at),
+        kind=row.kind,
+        actor=row.actor,
+        object_kind=row.object_kind,
+        object_id=row.object_id,
+        object_name=row.object_name,
+        provider_id=row.provider_id,
+        task_id=row.task_id,
+        message=row.message,
+        before=row.before,
+        after=row.after,
+    )
+
+
+def list_events(
+    session: Session, flt: EventFilter, *, cursor: str | None = None, limit: int = 50
+) -> EventPage:
+    """Newest first; `next_cursor` is None on the last page."""
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}")
+    stmt = select(EventRow).where(*_conditions(flt))
+    if cursor:
+        stmt = stmt.where(EventRow.id < decode_cursor(cursor))
+    rows = list(session.scalars(stmt.order_by(EventRow.id.desc()).limit(limit + 1)))
+    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
+    return EventPage([to_event(row) for row in rows[:limit]], next_cursor)
+
+
+def has_events_of(session: Session, object_id: str) -> bool:
+    """Whether anything was ever recorded about `object_id` (a VM gone since, say)."""
+    stmt = select(EventRow.id).where(EventRow.object_id == object_id).limit(1)
+    return session.scalar(stmt) is not None
