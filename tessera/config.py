@@ -66,6 +66,21 @@ class Settings(BaseSettings):
         default=None,
         description="Test hook: hang after this step's side effect, before its checkpoint.",
     )
+    session_ttl_s: float = Field(
+        default=3600.0, ge=60, le=86400, description="Life of a portal session token."
+    )
+    api_token_max_days: int = Field(
+        default=365, ge=1, le=3650, description="Longest life an API token may ask for."
+    )
+    login_max_failures: int = Field(
+        default=5, ge=1, le=100, description="Failed logins in a row that lock an account."
+    )
+    login_lockout_s: float = Field(
+        default=900.0, ge=1, le=86400, description="How long a locked account stays locked."
+    )
+    login_attempts_per_minute: int = Field(
+        default=20, ge=1, le=10000, description="Login attempts one source address may make."
+    )
 
     @cached_property
     def resolved_executor_id(self) -> str:
@@ -99,6 +114,10 @@ class Settings(BaseSettings):
     @property
     def token_file(self) -> Path:
         return self.data_dir / "admin.token"
+
+    @property
+    def admin_password_file(self) -> Path:
+        return self.data_dir / "admin.password"
 
     @property
     def lab_dir(self) -> Path:

@@ -82,3 +82,21 @@ class LockedError(ConflictError):
     def __init__(self, message: str, *, holder_task_id: str) -> None:
         super().__init__(message)
         self.holder_task_id = holder_task_id
+
+
+class UnauthorizedError(TesseraError):
+    """No valid credentials (401)."""
+
+    code = "unauthorized"
+
+
+class ForbiddenError(TesseraError):
+    """Known caller, not allowed this action in their own project (403)."""
+
+    code = "forbidden"
+
+
+class TooManyRequestsError(TesseraError):
+    """Slow down: too many attempts, or an account locked for a while (429)."""
+
+    code = "too_many_requests"

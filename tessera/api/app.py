@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,11 +12,22 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tessera import __version__
-from tessera.api.deps import require_token
+from tessera.api.deps import authorize
 from tessera.api.errors import install_error_handlers
-from tessera.api.routes import bulk, events, inventory, placement, providers, tasks, vm_actions
+from tessera.api.routes import (
+    bulk,
+    events,
+    identity,
+    inventory,
+    placement,
+    providers,
+    tasks,
+    vm_actions,
+)
 from tessera.api.schemas import ErrorBody
 from tessera.config import Settings
+from tessera.identity.service import LoginThrottle, bootstrap
+from tessera.identity.tokens import TokenCache
 from tessera.inventory.watcher import WatchManager
 from tessera.runtime import Runtime, ensure_admin_token
 from tessera.tasks.engine import TaskEngine
@@ -65,7 +75,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = runtime or Runtime.open(settings)
         app.state.runtime = rt
-        app.state.token_digest = hashlib.sha256(ensure_admin_token(settings).encode()).digest()
+        app.state.token_cache = TokenCache()
+        app.state.login_throttle = LoginThrottle(settings.login_attempts_per_minute)
+        await run_in_threadpool(bootstrap, rt, ensure_admin_token(settings))
         engine = await run_in_threadpool(TaskEngine.start, rt)
         manager = WatchManager(rt) if run_watchers else None
         app.state.watchers = manager
@@ -85,6 +97,7 @@ def create_app(
         version=__version__,
         description="One API over VMware vSphere and KVM pools.",
         lifespan=lifespan,
+        generate_unique_id_function=lambda route: route.name,
     )
     install_error_handlers(app)
 
@@ -97,9 +110,11 @@ def create_app(
     common_errors: dict[int | str, dict[str, Any]] = {
         400: {"model": ErrorBody, "description": "The body could not be parsed."},
         401: {"model": ErrorBody, "description": "Missing or invalid bearer token."},
+        403: {"model": ErrorBody, "description": "The caller's role does not allow it."},
         422: {"model": ErrorBody, "description": "Invalid input; `message` says what."},
     }
     for router in (
+        identity.router,
         providers.router,
         providers.kinds_router,
         inventory.router,
@@ -109,5 +124,5 @@ def create_app(
         tasks.router,
         events.router,
     ):
-        app.include_router(router, dependencies=[Depends(require_token)], responses=common_errors)
+        app.include_router(router, dependencies=[Depends(authorize)], responses=common_errors)
     return app

@@ -1,4 +1,4 @@
-"""Typed dependencies for routes: the runtime, a DB session, the caller.
+"""Typed dependencies for routes: the runtime, a DB session, the caller and its rights.
 
 They are async because none of them blocks: a sync dependency costs a worker-thread
 round trip per request, which dominated the list endpoints' latency.
@@ -6,8 +6,6 @@ round trip per request, which dominated the list endpoints' latency.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -15,9 +13,16 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from tessera.errors import ForbiddenError
+from tessera.identity import tokens
+from tessera.identity.model import Principal, Rule
+from tessera.identity.policy import RULES
+from tessera.identity.tokens import TokenCache
 from tessera.runtime import Runtime
 
-_bearer = HTTPBearer(auto_error=False, description="The admin token printed at start-up.")
+_bearer = HTTPBearer(
+    auto_error=False, description="An API token, or a session token from /v1/auth/login."
+)
 
 
 async def get_runtime(request: Request) -> Runtime:
@@ -38,22 +43,54 @@ async def get_session(rt: RuntimeDep) -> AsyncIterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-async def require_token(
+async def authorize(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    """Every API route needs the bearer token; the comparison is constant-time."""
-    expected: bytes = request.app.state.token_digest
+) -> Principal | None:
+    """Apply the route's rule from the policy table to the caller of its bearer token.
+
+    No rule for the route: refused to all (fail closed). A token is resolved through the
+    process's short cache, so most requests cost no query for it."""
+    route = request.scope.get("route")
+    name = getattr(route, "name", "")
+    rule = RULES.get(name)
+    if rule is None:
+        raise ForbiddenError(f"no policy covers {name or 'this route'}; refused")
+    request.state.route_name = name
+    if rule is Rule.PUBLIC:
+        return None
     if credentials is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing bearer token",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    given = hashlib.sha256(credentials.credentials.encode()).digest()
-    if not hmac.compare_digest(given, expected):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "invalid bearer token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+    cache: TokenCache = request.app.state.token_cache
+    principal = cache.get(credentials.credentials)
+    if principal is None:
+        rt: Runtime = request.app.state.runtime
+        with rt.sessions() as session:
+            principal = tokens.resolve(session, credentials.credentials)
+        if principal is None:
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED,
+                "invalid, expired or revoked bearer token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        cache.put(credentials.credentials, principal)
+    request.state.principal = principal
+    if not principal.allows(rule):
+        held = "platform admin" if principal.is_admin else (principal.role or "no role")
+        raise ForbiddenError(f"{name} needs {rule.value}; your token has {held}")
+    return principal
+
+
+async def require_principal(
+    principal: Annotated[Principal | None, Depends(authorize)],
+) -> Principal:
+    if principal is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(require_principal)]

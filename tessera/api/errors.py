@@ -13,12 +13,15 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from tessera.errors import (
     ConflictError,
+    ForbiddenError,
     InvalidInputError,
     LockedError,
     NotFoundError,
     NoValidPlacementError,
     ProviderFailedError,
     TesseraError,
+    TooManyRequestsError,
+    UnauthorizedError,
     UnsupportedError,
 )
 from tessera.security.secrets import SecretKeyError
@@ -28,6 +31,9 @@ log = logging.getLogger(__name__)
 _STATUS: dict[type[TesseraError], int] = {
     NotFoundError: 404,
     ConflictError: 409,
+    UnauthorizedError: 401,
+    ForbiddenError: 403,
+    TooManyRequestsError: 429,
     InvalidInputError: 422,
     ProviderFailedError: 503,
 }

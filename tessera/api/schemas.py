@@ -556,3 +556,150 @@ class TagChange(BaseModel):
 class VMTags(BaseModel):
     vm_id: str
     tags: list[str]
+
+
+ROLE_NAME = Literal["reader", "member", "project-admin"]
+
+
+class LoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user: str = Field(min_length=1, max_length=64)
+    password: SecretStr = Field(min_length=1, max_length=1024)
+    domain: str = Field(default="default", min_length=1, max_length=64)
+    project: str | None = Field(
+        default=None, min_length=1, max_length=64, description="Name or id; optional if one."
+    )
+
+
+class PrincipalPublic(BaseModel):
+    user_id: str
+    user_name: str
+    domain_id: str
+    is_admin: bool
+    project_id: str | None
+    role: ROLE_NAME | None
+
+
+class LoginResult(BaseModel):
+    token: str = Field(description="A session token: send it as `Authorization: Bearer`.")
+    expires_at: datetime
+    principal: PrincipalPublic
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    project: str | None = Field(default=None, min_length=1, max_length=64)
+    expires_in_days: int = Field(default=90, ge=1, le=3650)
+
+
+class TokenPublic(BaseModel):
+    id: str
+    name: str
+    kind: Literal["api", "session"]
+    project_id: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenIssued(TokenPublic):
+    secret: str = Field(description="Shown once; only its digest is kept.")
+
+
+class DomainCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=64)
+    description: str = Field(default="", max_length=1024)
+
+
+class DomainPublic(BaseModel):
+    id: str
+    name: str
+    description: str
+    created_at: datetime
+
+
+class ProjectCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=64)
+    domain: str = Field(default="default", min_length=1, max_length=64)
+    description: str = Field(default="", max_length=1024)
+
+
+class ProjectPublic(BaseModel):
+    id: str
+    domain_id: str
+    name: str
+    description: str
+    created_at: datetime
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=64)
+    password: SecretStr | None = Field(default=None, min_length=8, max_length=1024)
+    domain: str = Field(default="default", min_length=1, max_length=64)
+    display_name: str = Field(default="", max_length=128)
+    email: str = Field(default="", max_length=256)
+    is_admin: bool = False
+
+
+class UserUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password: SecretStr | None = Field(default=None, min_length=8, max_length=1024)
+    enabled: bool | None = None
+    locale: Literal["en", "zh-CN"] | None = None
+
+
+class UserPublic(BaseModel):
+    """A user as the API shows it: never a password hash."""
+
+    id: str
+    domain_id: str
+    name: str
+    display_name: str
+    email: str
+    source: str
+    is_admin: bool
+    enabled: bool
+    locked: bool
+    locale: str
+    created_at: datetime
+
+
+class RoleAssign(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: ROLE_NAME
+
+
+class MemberPublic(BaseModel):
+    user_id: str
+    user_name: str
+    role: ROLE_NAME
+
+
+class GrantPublic(BaseModel):
+    kind: Literal["provider", "zone", "network"]
+    target_id: str
+    created_at: datetime
+
+
+class Quota(BaseModel):
+    """Limits of a project; null means unlimited."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vms: int | None = Field(default=None, ge=0, le=10_000_000)
+    vcpus: int | None = Field(default=None, ge=0, le=100_000_000)
+    ram_mib: int | None = Field(default=None, ge=0, le=1 << 50)
+    disk_gib: int | None = Field(default=None, ge=0, le=1 << 40)
+    floating_ips: int | None = Field(default=None, ge=0, le=10_000_000)
+    snapshots: int | None = Field(default=None, ge=0, le=10_000_000)

@@ -140,6 +140,7 @@ class VMRow(Base):
         Index("ix_vms_provider_name", "provider_id", "name", "id"),
         Index("ix_vms_power_name", "power_state", "name", "id"),
         Index("ix_vms_host_name", "host_id", "name", "id"),
+        Index("ix_vms_project_name", "project_id", "name", "id"),
         Index("ix_vms_cpu_id", "cpu_count", "id"),
         Index("ix_vms_memory_id", "memory_mib", "id"),
     )
@@ -159,6 +160,10 @@ class VMRow(Base):
     annotation: Mapped[str] = mapped_column(Text, default="")
     tags: Mapped[list[str]] = mapped_column(
         JSON, default=list, doc="Sorted tags, for reading; vm_tags indexes them for filters."
+    )
+    project_id: Mapped[str | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="SET NULL"),
+        doc="The tenant owning the VM; none for a VM not (yet) adopted into a project.",
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -212,6 +217,9 @@ class PlacementGroupRow(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(128), unique=True)
     policy: Mapped[str] = mapped_column(String(16))
+    project_id: Mapped[str | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -268,6 +276,9 @@ class TaskRow(Base):
     parent_id: Mapped[str | None] = mapped_column(
         String(36), index=True, doc="The bulk task this one does one VM of."
     )
+    project_id: Mapped[str | None] = mapped_column(
+        String(36), index=True, doc="The project it was run for; none for platform work."
+    )
 
 
 class WorkerRow(Base):
@@ -319,6 +330,7 @@ class EventRow(Base):
     object_name: Mapped[str] = mapped_column(String(256), default="")
     provider_id: Mapped[str | None] = mapped_column(String(36))
     task_id: Mapped[str | None] = mapped_column(String(36))
+    project_id: Mapped[str | None] = mapped_column(String(36), index=True)
     message: Mapped[str] = mapped_column(Text, default="")
     before: Mapped[dict[str, object] | None] = mapped_column(JSON)
     after: Mapped[dict[str, object] | None] = mapped_column(JSON)
@@ -359,3 +371,142 @@ class TaskItemRow(Base):
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DomainRow(Base):
+    """A namespace of users and projects (as Keystone's domains)."""
+
+    __tablename__ = "domains"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ProjectRow(Base):
+    """A tenant: it owns VMs, tasks and placement groups, and has quotas and grants."""
+
+    __tablename__ = "projects"
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    domain_id: Mapped[str] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class UserRow(Base):
+    """A person or robot. Local users have an argon2 hash; LDAP users none (the directory
+    checks their password). Failed logins lock the account for a while."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("domain_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    domain_id: Mapped[str] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(128), default="")
+    email: Mapped[str] = mapped_column(String(256), default="")
+    source: Mapped[str] = mapped_column(String(16), default="local", doc="local or ldap.")
+    password_hash: Mapped[str | None] = mapped_column(String(256))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, doc="Platform admin.")
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    locale: Mapped[str] = mapped_column(String(16), default="", doc="The portal's language.")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RoleAssignmentRow(Base):
+    """A user's one role in one project: project-admin, member or reader."""
+
+    __tablename__ = "role_assignments"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TokenRow(Base):
+    """A bearer token: only its SHA-256 digest is kept. API tokens are named, scoped to a
+    project (or none, for a platform admin) and expire; session tokens are the portal's,
+    short-lived. Revoked tokens stay, for the audit trail."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16), doc="api or session.")
+    name: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class GrantRow(Base):
+    """A pool, an availability zone or a network a project may use (pools are the
+    platform's; projects see and use only what they are granted)."""
+
+    __tablename__ = "grants"
+
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    target_kind: Mapped[str] = mapped_column(
+        String(16), primary_key=True, doc="provider, zone, network"
+    )
+    target_id: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class QuotaRow(Base):
+    """A project's limits; none means unlimited."""
+
+    __tablename__ = "quotas"
+
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True
+    )
+    vms: Mapped[int | None] = mapped_column(Integer)
+    vcpus: Mapped[int | None] = mapped_column(Integer)
+    ram_mib: Mapped[int | None] = mapped_column(BigInteger)
+    disk_gib: Mapped[int | None] = mapped_column(BigInteger)
+    floating_ips: Mapped[int | None] = mapped_column(Integer)
+    snapshots: Mapped[int | None] = mapped_column(Integer)
+
+
+class AuditRow(Base):
+    """One mutating API call: who, for which project, from where, and how it ended. Never
+    a request body (it may hold a password)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_project", "project_id", "id"),
+        Index("ix_audit_user", "user_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    request_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(String(36))
+    user_name: Mapped[str] = mapped_column(String(128), default="")
+    project_id: Mapped[str | None] = mapped_column(String(36))
+    source_ip: Mapped[str] = mapped_column(String(64), default="")
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(512))
+    action: Mapped[str] = mapped_column(String(64), doc="The route's name, e.g. create_vm.")
+    status_code: Mapped[int] = mapped_column(Integer)
+    outcome: Mapped[str] = mapped_column(String(16), doc="success, denied, invalid, error.")
+    target_id: Mapped[str | None] = mapped_column(String(36))
+    task_id: Mapped[str | None] = mapped_column(String(36))

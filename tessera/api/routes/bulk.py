@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from tessera.api.deps import RuntimeDep, SessionDep
+from tessera.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from tessera.api.routes.tasks import to_public
 from tessera.api.schemas import (
     BulkPowerAction,
@@ -32,11 +32,10 @@ from tessera.tasks import bulk
 
 router = APIRouter(prefix="/v1", tags=["bulk"])
 
-# The only principal today is the platform admin's token.
-REQUESTER = "admin"
 
-
-def _request(select: VMSelector, kind: TaskKind, **extra: object) -> bulk.BulkRequest:
+def _request(
+    select: VMSelector, kind: TaskKind, requester: str, **extra: object
+) -> bulk.BulkRequest:
     return bulk.BulkRequest(
         kind=kind,
         vm_ids=select.vm_ids,
@@ -47,7 +46,7 @@ def _request(select: VMSelector, kind: TaskKind, **extra: object) -> bulk.BulkRe
             host_id=select.host_id,
             tag=select.tag,
         ),
-        requester=REQUESTER,
+        requester=requester,
         **extra,  # type: ignore[arg-type]
     )
 
@@ -59,9 +58,9 @@ def _request(select: VMSelector, kind: TaskKind, **extra: object) -> bulk.BulkRe
         404: {"model": ErrorBody, "description": "A listed VM does not exist."},
     },
 )
-def preview_bulk(body: BulkPreviewBody, rt: RuntimeDep) -> BulkPreview:
+def preview_bulk(body: BulkPreviewBody, rt: RuntimeDep, principal: PrincipalDep) -> BulkPreview:
     """The VMs a bulk request with this selection would act on now; nothing is changed."""
-    matched = bulk.preview(rt, _request(body.select, TaskKind.VM_BULK_POWER))
+    matched = bulk.preview(rt, _request(body.select, TaskKind.VM_BULK_POWER, principal.user_name))
     return BulkPreview(
         count=matched.count, vms=[VMRef(id=vm_id, name=name) for vm_id, name in matched.vms]
     )
@@ -76,7 +75,7 @@ def preview_bulk(body: BulkPreviewBody, rt: RuntimeDep) -> BulkPreview:
         409: {"model": ErrorBody, "description": "The match count is not `expected_count`."},
     },
 )
-def submit_bulk(body: BulkRequestBody, rt: RuntimeDep) -> TaskPublic:
+def submit_bulk(body: BulkRequestBody, rt: RuntimeDep, principal: PrincipalDep) -> TaskPublic:
     """Power, delete or tag every selected VM (at most 10,000). The VMs are fixed now; each
     gets an item with its own outcome (`GET /v1/tasks/{id}/items`)."""
     action = body.action
@@ -84,6 +83,7 @@ def submit_bulk(body: BulkRequestBody, rt: RuntimeDep) -> TaskPublic:
         request = _request(
             body.select,
             TaskKind.VM_BULK_POWER,
+            principal.user_name,
             power_action=action.action,
             graceful_timeout_s=action.graceful_timeout_s,
             expected_count=body.expected_count,
@@ -92,12 +92,18 @@ def submit_bulk(body: BulkRequestBody, rt: RuntimeDep) -> TaskPublic:
         request = _request(
             body.select,
             TaskKind.VM_BULK_TAG,
+            principal.user_name,
             add_tags=action.add,
             remove_tags=action.remove,
             expected_count=body.expected_count,
         )
     else:
-        request = _request(body.select, TaskKind.VM_BULK_DELETE, expected_count=body.expected_count)
+        request = _request(
+            body.select,
+            TaskKind.VM_BULK_DELETE,
+            principal.user_name,
+            expected_count=body.expected_count,
+        )
     return to_public(bulk.submit(rt, request))
 
 
@@ -138,10 +144,12 @@ def list_task_items(
     response_model=VMTags,
     responses={404: {"model": ErrorBody, "description": "No such VM."}},
 )
-def change_vm_tags(vm_id: str, body: TagChange, rt: RuntimeDep) -> VMTags:
+def change_vm_tags(vm_id: str, body: TagChange, rt: RuntimeDep, principal: PrincipalDep) -> VMTags:
     """Add and remove tags of one VM. Tags are Tessera's labels (never written to the pool),
     so this changes nothing on a hypervisor and answers at once."""
     return VMTags(
         vm_id=vm_id,
-        tags=tags.update_vm_tags(rt, vm_id, add=body.add, remove=body.remove, actor=REQUESTER),
+        tags=tags.update_vm_tags(
+            rt, vm_id, add=body.add, remove=body.remove, actor=principal.user_name
+        ),
     )

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tessera.api.deps import RuntimeDep, SessionDep
+from tessera.api.deps import PrincipalDep, RuntimeDep, SessionDep
 from tessera.api.routes.tasks import to_public as task_public
 from tessera.api.schemas import ErrorBody, ProviderCreate, ProviderKind, ProviderPublic, TaskPublic
 from tessera.db.rows import ProviderRow, RegionRow, ZoneRow
@@ -17,8 +17,6 @@ from tessera.providers import capability_matrix, driver_class
 from tessera.tasks import service
 
 router = APIRouter(prefix="/v1/providers", tags=["providers"])
-# The only principal today is the platform admin's token.
-REQUESTER = "admin"
 kinds_router = APIRouter(prefix="/v1/provider-kinds", tags=["providers"])
 
 _ERRORS: dict[int | str, dict[str, object]] = {
@@ -116,10 +114,10 @@ def delete_provider(provider_id: str, rt: RuntimeDep, request: Request) -> Respo
         409: {"model": ErrorBody, "description": "A sync of this pool is already queued."},
     },
 )
-def sync_provider(provider_id: str, rt: RuntimeDep) -> TaskPublic:
+def sync_provider(provider_id: str, rt: RuntimeDep, principal: PrincipalDep) -> TaskPublic:
     """Read the pool in full now, as a task; its result counts what was added, changed,
     removed. An unreachable pool fails the task and is marked unreachable."""
-    return task_public(service.submit_sync(rt, provider_id, requester=REQUESTER))
+    return task_public(service.submit_sync(rt, provider_id, requester=principal.user_name))
 
 
 @kinds_router.get("", response_model=list[ProviderKind])
