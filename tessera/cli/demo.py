@@ -12,6 +12,7 @@ from tessera.cli.output import console
 from tessera.config import Settings
 from tessera.db.rows import ProviderRow
 from tessera.errors import TesseraError
+from tessera.identity.service import bootstrap
 from tessera.inventory import pools
 from tessera.lab.manager import LabSpec, LabState, lab_up
 from tessera.runtime import Runtime, ensure_admin_token
@@ -63,6 +64,7 @@ def run_demo(
         state = lab_up(LabSpec(vms=vms, kvm_hosts=kvm_hosts), settings.lab_dir)
     rt = Runtime.open(settings)
     token = ensure_admin_token(settings)
+    bootstrap(rt, token)
     for provider_id in _register(rt, state):
         with console.status("syncing"):
             try:
@@ -77,6 +79,10 @@ def run_demo(
     console.rule("Tessera is running")
     console.print(f"API:      {url}  (OpenAPI docs at {url}/docs)")
     console.print(f"Login:    bearer token [bold]{token}[/] (also in {settings.token_file})")
+    console.print(
+        f"          or user [bold]admin[/], password in {settings.admin_password_file}"
+        " (tessera login)"
+    )
     console.print("Try:      .venv/bin/tessera vm list    .venv/bin/tessera provider list")
     console.print(f"          curl -H 'Authorization: Bearer {token}' {url}/v1/vms")
     if not serve_api:

@@ -54,8 +54,26 @@ _Row = TypeVar("_Row")
 
 def bootstrap(rt: Runtime, admin_token: str) -> None:
     """The default domain and the platform admin, once: the admin's API token is the one
-    in the data dir's token file, and a first password is written beside it (0600)."""
-    settings = rt.settings
+    in the data dir's token file, and a first password is written beside it (0600).
+    API processes starting together race to do it; the losers find it done."""
+    for attempt in range(3):
+        try:
+            password = _bootstrap_once(rt, admin_token)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+            continue
+        if password is not None:  # written once the admin surely exists
+            path = rt.settings.admin_password_file
+            path.touch(mode=0o600)
+            path.write_text(password + "\n")
+        return
+
+
+def _bootstrap_once(rt: Runtime, admin_token: str) -> str | None:
+    """The admin's first password when this call created the admin."""
+    password = None
     with rt.sessions.begin() as session:
         domain = session.scalar(select(DomainRow).where(DomainRow.name == DEFAULT_DOMAIN))
         if domain is None:
@@ -67,9 +85,6 @@ def bootstrap(rt: Runtime, admin_token: str) -> None:
         )
         if admin is None:
             password = secrets.token_urlsafe(18)
-            path = settings.admin_password_file
-            path.touch(mode=0o600)
-            path.write_text(password + "\n")
             admin = UserRow(
                 domain_id=domain.id,
                 name=ADMIN_USER,
@@ -90,6 +105,7 @@ def bootstrap(rt: Runtime, admin_token: str) -> None:
                 name="bootstrap",
                 secret=admin_token,
             )
+    return password
 
 
 class LoginThrottle:
