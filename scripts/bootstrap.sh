@@ -8,6 +8,7 @@ APT_PACKAGES=(
   golang-go golang-github-vmware-govmomi-dev
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-system libvirt-clients libvirt-dev
   qemu-system-x86 qemu-utils util-linux procps iproute2 iptables wrk
+  slapd ldap-utils
 )
 
 missing=()

@@ -7,7 +7,7 @@ import socket
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -81,6 +81,37 @@ class Settings(BaseSettings):
     login_attempts_per_minute: int = Field(
         default=20, ge=1, le=10000, description="Login attempts one source address may make."
     )
+    ldap_url: str | None = Field(
+        default=None,
+        description="ldaps://host or ldap://host:port: turns on logins checked by the directory.",
+    )
+    ldap_domain: str = Field(default="default", description="The domain the directory serves.")
+    ldap_user_dn_template: str | None = Field(
+        default=None, description="A user's DN, as 'uid={user},ou=people,dc=example,dc=org'."
+    )
+    ldap_search_base: str | None = Field(
+        default=None, description="Else: where to search for the user's entry."
+    )
+    ldap_user_attribute: str = Field(default="uid", description="The login name's attribute.")
+    ldap_user_filter: str = Field(
+        default="", description="Extra search condition, as '(objectClass=person)'."
+    )
+    ldap_bind_dn: str | None = Field(
+        default=None, description="Account the search binds as; anonymous when unset."
+    )
+    ldap_bind_password: SecretStr | None = None
+    ldap_ca_file: Path | None = Field(
+        default=None, description="CA certificates for ldaps://; default: the system's."
+    )
+    ldap_timeout_s: int = Field(default=5, ge=1, le=60, description="Per directory call.")
+
+    @model_validator(mode="after")
+    def _ldap_finds_users(self) -> Settings:
+        if self.ldap_url and not (self.ldap_user_dn_template or self.ldap_search_base):
+            raise ValueError(
+                "TESSERA_LDAP_URL needs TESSERA_LDAP_USER_DN_TEMPLATE or TESSERA_LDAP_SEARCH_BASE"
+            )
+        return self
 
     @cached_property
     def resolved_executor_id(self) -> str:
@@ -118,6 +149,11 @@ class Settings(BaseSettings):
     @property
     def admin_password_file(self) -> Path:
         return self.data_dir / "admin.password"
+
+    @property
+    def session_token_file(self) -> Path:
+        """Where `tessera login` keeps its session token (0600) for the CLI."""
+        return self.data_dir / "session.token"
 
     @property
     def lab_dir(self) -> Path:

@@ -100,3 +100,27 @@ class TooManyRequestsError(TesseraError):
     """Slow down: too many attempts, or an account locked for a while (429)."""
 
     code = "too_many_requests"
+
+
+class UnavailableError(TesseraError):
+    """A service Tessera depends on (other than a pool), such as the user directory,
+    cannot be reached now (503)."""
+
+    code = "unavailable"
+
+
+class QuotaExceededError(ForbiddenError):
+    """The request would take its project past a quota (403, as Nova's "Quota exceeded"):
+    the caller may be allowed the action, just not this much more of it. `in_use` counts
+    what the project has and what its unfinished tasks have reserved."""
+
+    code = "quota_exceeded"
+
+    def __init__(
+        self, message: str, *, quota: str, limit: int, in_use: int, requested: int
+    ) -> None:
+        super().__init__(message)
+        self.quota = quota
+        self.limit = limit
+        self.in_use = in_use
+        self.requested = requested

@@ -14,7 +14,12 @@ from tessera.api.app import create_app
 from tessera.config import Settings
 from tessera.runtime import Runtime, ensure_admin_token
 
-pytest_plugins = ["tests.fixtures.vcsim", "tests.fixtures.kvm", "tests.fixtures.netfault"]
+pytest_plugins = [
+    "tests.fixtures.vcsim",
+    "tests.fixtures.kvm",
+    "tests.fixtures.netfault",
+    "tests.fixtures.ldap",
+]
 
 POSTGRES_ADMIN_URL = os.environ.get(
     "TESSERA_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

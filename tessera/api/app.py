@@ -12,9 +12,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tessera import __version__
+from tessera.api.audit import AuditMiddleware
 from tessera.api.deps import authorize
 from tessera.api.errors import install_error_handlers
 from tessera.api.routes import (
+    audit,
     bulk,
     events,
     identity,
@@ -101,6 +103,7 @@ def create_app(
     )
     install_error_handlers(app)
 
+    app.add_middleware(AuditMiddleware)  # inside RequestIdMiddleware: sees the request id
     app.add_middleware(RequestIdMiddleware)
 
     @app.get("/healthz", tags=["system"])
@@ -123,6 +126,7 @@ def create_app(
         vm_actions.router,
         tasks.router,
         events.router,
+        audit.router,
     ):
         app.include_router(router, dependencies=[Depends(authorize)], responses=common_errors)
     return app

@@ -17,6 +17,7 @@ from tessera.errors import ForbiddenError
 from tessera.identity import tokens
 from tessera.identity.model import Principal, Rule
 from tessera.identity.policy import RULES
+from tessera.identity.scope import Scope
 from tessera.identity.tokens import TokenCache
 from tessera.runtime import Runtime
 
@@ -94,3 +95,11 @@ async def require_principal(
 
 
 PrincipalDep = Annotated[Principal, Depends(require_principal)]
+
+
+async def get_scope(principal: PrincipalDep) -> Scope:
+    """The rows the caller reaches (tessera.identity.scope); computing it costs no I/O."""
+    return Scope.of(principal)
+
+
+ScopeDep = Annotated[Scope, Depends(get_scope)]

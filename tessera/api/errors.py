@@ -19,9 +19,11 @@ from tessera.errors import (
     NotFoundError,
     NoValidPlacementError,
     ProviderFailedError,
+    QuotaExceededError,
     TesseraError,
     TooManyRequestsError,
     UnauthorizedError,
+    UnavailableError,
     UnsupportedError,
 )
 from tessera.security.secrets import SecretKeyError
@@ -36,6 +38,7 @@ _STATUS: dict[type[TesseraError], int] = {
     TooManyRequestsError: 429,
     InvalidInputError: 422,
     ProviderFailedError: 503,
+    UnavailableError: 503,
 }
 
 
@@ -72,6 +75,13 @@ def install_error_handlers(app: FastAPI) -> None:
             extra = {"holder_task_id": exc.holder_task_id}
         elif isinstance(exc, NoValidPlacementError):
             extra = {"rejected_by": exc.rejected_by}
+        elif isinstance(exc, QuotaExceededError):
+            extra = {
+                "quota": exc.quota,
+                "limit": exc.limit,
+                "in_use": exc.in_use,
+                "requested": exc.requested,
+            }
         return JSONResponse(
             _body(request, exc.code, exc.message, **extra), status_code=status, headers=headers
         )

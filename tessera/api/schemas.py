@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
 from tessera.domain.inventory import PowerState
 from tessera.domain.tasks import PowerAction, TaskKind, TaskState
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+
+
+def _as_utc(value: datetime) -> datetime:
+    """Times are stored in UTC, but SQLite hands them back without a zone: name it, so
+    the JSON is an RFC 3339 date-time (with `Z`), as the schema's `date-time` promises."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+UtcDateTime = Annotated[datetime, AfterValidator(_as_utc)]
 
 
 class ErrorBody(BaseModel):
@@ -34,26 +43,30 @@ class ProviderCreate(BaseModel):
 
 
 class ProviderPublic(BaseModel):
-    """A pool as the API shows it: never with its password."""
+    """A pool as the API shows it: never with its password. A project's users see a
+    reduced view of the pools granted to them: how the platform reaches a pool (URL,
+    user name, TLS setting, the endpoint's product, version and status message) is the
+    platform's business, so those fields are null for them."""
 
     model_config = ConfigDict(from_attributes=True)
 
     id: str
     name: str
     kind: str
-    url: str
-    username: str | None
-    verify_tls: bool
+    url: str | None = Field(description="Platform admins only.")
+    username: str | None = Field(description="Platform admins only.")
+    verify_tls: bool | None = Field(description="Platform admins only.")
     region: str
     zone: str
+    zone_id: str = Field(description="The zone's id, as grants name it.")
     status: Literal["ok", "unreachable", "error", "unknown"]
-    status_message: str
-    product: str
-    version: str
+    status_message: str | None = Field(description="Platform admins only.")
+    product: str | None = Field(description="Platform admins only.")
+    version: str | None = Field(description="Platform admins only.")
     capabilities: dict[str, bool]
-    created_at: datetime
-    last_sync_at: datetime | None
-    last_sync_ok_at: datetime | None
+    created_at: UtcDateTime
+    last_sync_at: UtcDateTime | None
+    last_sync_ok_at: UtcDateTime | None
     last_sync_seconds: float | None
     inventory_age_s: float | None = Field(
         description="Seconds since the inventory was last read successfully."
@@ -137,9 +150,10 @@ class VMPublic(BaseModel):
     is_template: bool | None = None
     instance_uuid: str | None = None
     annotation: str | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    created_at: UtcDateTime | None = None
+    updated_at: UtcDateTime | None = None
     tags: list[str] | None = None
+    project_id: str | None = None
     disks: list[DiskPublic] | None = None
     nics: list[NicPublic] | None = None
 
@@ -156,11 +170,24 @@ class VMDetail(BaseModel):
     is_template: bool
     instance_uuid: str
     annotation: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
     tags: list[str]
+    project_id: str | None = Field(
+        description="The project owning the VM; null for one no project has adopted yet."
+    )
     disks: list[DiskPublic]
     nics: list[NicPublic]
+
+
+class VMProjectAssign(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    project_id: str | None = Field(
+        min_length=1,
+        max_length=64,
+        description="The project to own the VM; null gives it back to the platform.",
+    )
 
 
 class VMPage(BaseModel):
@@ -279,7 +306,7 @@ class PlacementGroupPublic(BaseModel):
     name: str
     policy: Literal["affinity", "anti-affinity"]
     members: list[str] = Field(description="Ids of the VMs in the group.")
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 MAC_PATTERN = r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"
@@ -289,8 +316,8 @@ VM_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,79}$"
 class TaskStep(BaseModel):
     name: str
     state: Literal["pending", "running", "succeeded", "failed", "skipped"]
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    started_at: UtcDateTime | None = None
+    finished_at: UtcDateTime | None = None
     executor: str | None = Field(default=None, description="The worker that ran the step.")
 
 
@@ -320,10 +347,13 @@ class TaskPublic(BaseModel):
     parent_id: str | None = Field(
         default=None, description="The bulk task this task does one VM of."
     )
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    project_id: str | None = Field(
+        default=None, description="The project it runs for; null for the platform's own."
+    )
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
+    started_at: UtcDateTime | None
+    finished_at: UtcDateTime | None
 
 
 class TaskPage(BaseModel):
@@ -335,7 +365,7 @@ class EventPublic(BaseModel):
     """Something that happened: a task's transition or a change in the inventory."""
 
     id: int
-    at: datetime
+    at: UtcDateTime
     kind: str = Field(description="task.queued, vm.changed, provider.discovered, ...")
     actor: str = Field(description="Who: a user, or `sync` / `watch` for the pools' feeds.")
     object_kind: str = Field(description="task, vm, host, cluster, datastore, network, ...")
@@ -397,6 +427,13 @@ class VMCreate(BaseModel):
         default=None, min_length=1, max_length=128, description="Placement group name or id."
     )
     strategy: Literal["spread", "pack"] = "spread"
+    project_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="The project to own the VM: platform admins only (others' VMs belong "
+        "to their token's project); an admin's VM without one belongs to no project.",
+    )
 
 
 class VMPowerRequest(BaseModel):
@@ -440,7 +477,7 @@ class SnapshotPublic(BaseModel):
     id: str
     name: str
     description: str
-    created_at: datetime | None
+    created_at: UtcDateTime | None
     parent_id: str | None
     is_current: bool
 
@@ -538,7 +575,7 @@ class TaskItem(BaseModel):
     state: Literal["pending", "running", "succeeded", "failed", "cancelled"]
     child_task_id: str | None
     error: TaskError | None
-    updated_at: datetime
+    updated_at: UtcDateTime
 
 
 class TaskItemPage(BaseModel):
@@ -579,11 +616,12 @@ class PrincipalPublic(BaseModel):
     is_admin: bool
     project_id: str | None
     role: ROLE_NAME | None
+    token_id: str = Field(description="The token of this call: revoke it to log out.")
 
 
 class LoginResult(BaseModel):
     token: str = Field(description="A session token: send it as `Authorization: Bearer`.")
-    expires_at: datetime
+    expires_at: UtcDateTime
     principal: PrincipalPublic
 
 
@@ -600,9 +638,9 @@ class TokenPublic(BaseModel):
     name: str
     kind: Literal["api", "session"]
     project_id: str | None
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
+    created_at: UtcDateTime
+    expires_at: UtcDateTime | None
+    revoked_at: UtcDateTime | None
 
 
 class TokenIssued(TokenPublic):
@@ -620,7 +658,7 @@ class DomainPublic(BaseModel):
     id: str
     name: str
     description: str
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class ProjectCreate(BaseModel):
@@ -636,7 +674,7 @@ class ProjectPublic(BaseModel):
     domain_id: str
     name: str
     description: str
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class UserCreate(BaseModel):
@@ -648,6 +686,9 @@ class UserCreate(BaseModel):
     display_name: str = Field(default="", max_length=128)
     email: str = Field(default="", max_length=256)
     is_admin: bool = False
+    source: Literal["local", "ldap"] = Field(
+        default="local", description="ldap: the directory checks the password (give none)."
+    )
 
 
 class UserUpdate(BaseModel):
@@ -671,7 +712,7 @@ class UserPublic(BaseModel):
     enabled: bool
     locked: bool
     locale: str
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class RoleAssign(BaseModel):
@@ -689,7 +730,7 @@ class MemberPublic(BaseModel):
 class GrantPublic(BaseModel):
     kind: Literal["provider", "zone", "network"]
     target_id: str
-    created_at: datetime
+    created_at: UtcDateTime
 
 
 class Quota(BaseModel):
@@ -703,3 +744,54 @@ class Quota(BaseModel):
     disk_gib: int | None = Field(default=None, ge=0, le=1 << 40)
     floating_ips: int | None = Field(default=None, ge=0, le=10_000_000)
     snapshots: int | None = Field(default=None, ge=0, le=10_000_000)
+
+
+class QuotaUsagePublic(BaseModel):
+    """One quota of a project: `in_use` is in the inventory, `reserved` is what unfinished
+    tasks will add to it; `limit` and `free` are null when unlimited."""
+
+    quota: str = Field(description="vms, vcpus, ram_mib, disk_gib, floating_ips, snapshots")
+    limit: int | None
+    in_use: int
+    reserved: int
+    free: int | None
+
+
+class ProjectUsage(BaseModel):
+    project_id: str
+    quotas: list[QuotaUsagePublic]
+
+
+class QuotaExceededBody(ErrorBody):
+    """403 `quota_exceeded`: the quota, its limit, what is taken (in use and reserved) and
+    what the request asked, in the quota's unit (GiB for disk_gib)."""
+
+    quota: str
+    limit: int
+    in_use: int
+    requested: int
+
+
+class AuditEntryPublic(BaseModel):
+    """One mutating API call: who (user, project, source address), what (method, path,
+    route name, target and task ids) and how it ended (status and outcome)."""
+
+    id: int
+    at: UtcDateTime
+    request_id: str
+    user_id: str | None
+    user_name: str
+    project_id: str | None
+    source_ip: str
+    method: str
+    path: str
+    action: str
+    status_code: int
+    outcome: Literal["success", "denied", "invalid", "error"]
+    target_id: str | None
+    task_id: str | None
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryPublic]
+    next_cursor: str | None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -10,19 +11,53 @@ from tessera.cli.errors import (
     EXIT_API_UNREACHABLE,
     EXIT_CONFLICT,
     EXIT_NOT_FOUND,
+    EXIT_UNAUTHORIZED,
     EXIT_UNEXPECTED,
     HTTP_EXIT_CODES,
     CliError,
 )
 from tessera.config import Settings
 
+FROM_ENV, FROM_SESSION, FROM_ADMIN_FILE = "TESSERA_API_TOKEN", "session", "admin token file"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The bearer token the CLI sends, and where it came from (to explain a refusal)."""
+
+    token: str | None
+    source: str
+
+
+ANONYMOUS = Credentials(None, "none")
+
+
+def find_credentials(settings: Settings) -> Credentials:
+    """TESSERA_API_TOKEN, else the session `tessera login` stored, else the admin's token
+    file: an explicit token beats a login, and a login beats the machine's admin."""
+    if settings.api_token:
+        return Credentials(settings.api_token, FROM_ENV)
+    for path, source in (
+        (settings.session_token_file, FROM_SESSION),
+        (settings.token_file, FROM_ADMIN_FILE),
+    ):
+        token = path.read_text().strip() if path.exists() else ""
+        if token:
+            return Credentials(token, source)
+    return ANONYMOUS
+
 
 class ApiClient:
-    def __init__(self, settings: Settings, *, timeout_s: float = 600.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        timeout_s: float = 600.0,
+        credentials: Credentials | None = None,
+    ) -> None:
         base_url = settings.api_url or f"http://{settings.api_host}:{settings.api_port}"
-        token = settings.api_token
-        if token is None and settings.token_file.exists():
-            token = settings.token_file.read_text().strip()
+        self.credentials = credentials or find_credentials(settings)
+        token = self.credentials.token
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout_s)
 
@@ -41,6 +76,11 @@ class ApiClient:
                 message = body.get("message") or response.text
             except ValueError:
                 message = response.text
+            if response.status_code == 401 and self.credentials.source == FROM_SESSION:
+                raise CliError(
+                    f"your session is over ({message}); run `tessera login` again",
+                    EXIT_UNAUTHORIZED,
+                )
             raise CliError(
                 f"{response.status_code}: {message}",
                 HTTP_EXIT_CODES.get(response.status_code, EXIT_UNEXPECTED),

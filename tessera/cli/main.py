@@ -12,8 +12,10 @@ from typing import Annotated, Any
 
 import typer
 
+from tessera.cli import audit as audit_cli
 from tessera.cli import bulk as bulk_cli
 from tessera.cli import events as events_cli
+from tessera.cli import identity as identity_cli
 from tessera.cli import lab as lab_cli
 from tessera.cli import placement as placement_cli
 from tessera.cli import tasks as tasks_cli
@@ -37,8 +39,10 @@ app.add_typer(lab_cli.app, name="lab")
 app.add_typer(placement_cli.app, name="placement")
 app.add_typer(tasks_cli.task_app, name="task")
 app.add_typer(events_cli.event_app, name="event")
+app.add_typer(audit_cli.audit_app, name="audit")
 tasks_cli.register_vm_commands(vm_app)
 bulk_cli.register(vm_app, tasks_cli.task_app)
+identity_cli.register(app)
 
 
 def _client() -> ApiClient:

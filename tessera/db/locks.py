@@ -1,9 +1,9 @@
 """Serialising a read-decide-write across threads and processes, in the database itself.
 
-A placement (and, later, a quota reservation) reads what is taken, decides, and writes
-its claim; two of them interleaving would both see the same room and both take it. Each
-runs in one transaction that starts with `serialize`, so the next one's reads see the
-previous one's writes.
+A placement or a quota reservation reads what is taken, decides, and writes its claim;
+two of them interleaving would both see the same room and both take it. Each runs in one
+transaction that starts with `serialize`, so the next one's reads see the previous one's
+writes.
 """
 
 from __future__ import annotations
@@ -20,19 +20,21 @@ def _lock_key(name: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def serialize(session: Session, name: str) -> None:
-    """Hold the lock `name` until the session's transaction ends (commit or rollback).
+def serialize(session: Session, *names: str) -> None:
+    """Hold the locks `names` until the session's transaction ends (commit or rollback).
 
-    Call it as the first statement of the transaction: reads made before it are not
-    covered. PostgreSQL takes a transaction-scoped advisory lock, so only callers of the
+    Call it once, as the first statement of the transaction: reads made before it are
+    not covered. PostgreSQL takes a transaction-scoped advisory lock per name, in sorted
+    order so that two callers of overlapping names cannot deadlock; only callers of a
     same name wait for each other. SQLite has one writer at a time: the transaction takes
     the write lock at once (BEGIN IMMEDIATE, waiting up to the busy timeout) rather than
-    at its first write, so no other writer, whatever its name, commits between its first
-    read and its commit; readers are not blocked (WAL).
+    at its first write, so no other writer, whatever its names, commits between its
+    first read and its commit; readers are not blocked (WAL).
     """
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(_lock_key(name))))
+        for name in sorted(set(names)):
+            session.execute(select(func.pg_advisory_xact_lock(_lock_key(name))))
     elif dialect == "sqlite":
         session.execute(text("BEGIN IMMEDIATE"))
     else:

@@ -72,7 +72,9 @@ def kinds_matching(pattern: str) -> frozenset[str] | None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EventDraft:
-    """An event to record; the store gives it its id and time."""
+    """An event to record; the store gives it its id and time. `project_id` is the
+    project it belongs to (the task's, or the VM's), none for the platform's events: a
+    project's users read only their project's events."""
 
     kind: str
     actor: str
@@ -81,6 +83,7 @@ class EventDraft:
     object_name: str = ""
     provider_id: str | None = None
     task_id: str | None = None
+    project_id: str | None = None
     message: str = ""
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None

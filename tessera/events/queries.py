@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from tessera.db.rows import EventRow, TaskRow
 from tessera.domain.events import EVENT_KINDS, Event, kinds_matching
 from tessera.errors import InvalidInputError
+from tessera.identity.scope import PLATFORM, Scope
 from tessera.inventory.queries import MAX_LIMIT
 
 _CURSOR_ERROR = "cursor is not one this API issued"
@@ -117,6 +118,7 @@ def to_event(row: EventRow) -> Event:
         object_name=row.object_name,
         provider_id=row.provider_id,
         task_id=row.task_id,
+        project_id=row.project_id,
         message=row.message,
         before=row.before,
         after=row.after,
@@ -124,12 +126,18 @@ def to_event(row: EventRow) -> Event:
 
 
 def list_events(
-    session: Session, flt: EventFilter, *, cursor: str | None = None, limit: int = 50
+    session: Session,
+    flt: EventFilter,
+    *,
+    cursor: str | None = None,
+    limit: int = 50,
+    scope: Scope = PLATFORM,
 ) -> EventPage:
-    """Newest first; `next_cursor` is None on the last page."""
+    """Newest first; `next_cursor` is None on the last page. Only the events of the
+    scope's project (a platform event, such as a sync's, belongs to none)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}")
-    stmt = select(EventRow).where(*_conditions(flt))
+    stmt = select(EventRow).where(*_conditions(flt), *scope.owned(EventRow.project_id))
     if cursor:
         stmt = stmt.where(EventRow.id < decode_cursor(cursor))
     rows = list(session.scalars(stmt.order_by(EventRow.id.desc()).limit(limit + 1)))
@@ -137,7 +145,12 @@ def list_events(
     return EventPage([to_event(row) for row in rows[:limit]], next_cursor)
 
 
-def has_events_of(session: Session, object_id: str) -> bool:
-    """Whether anything was ever recorded about `object_id` (a VM gone since, say)."""
-    stmt = select(EventRow.id).where(EventRow.object_id == object_id).limit(1)
+def has_events_of(session: Session, object_id: str, scope: Scope = PLATFORM) -> bool:
+    """Whether anything in reach was ever recorded about `object_id` (a VM gone since,
+    say)."""
+    stmt = (
+        select(EventRow.id)
+        .where(EventRow.object_id == object_id, *scope.owned(EventRow.project_id))
+        .limit(1)
+    )
     return session.scalar(stmt) is not None

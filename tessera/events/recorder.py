@@ -27,6 +27,7 @@ def record_many(session: Session, drafts: Iterable[EventDraft]) -> int:
             "object_name": draft.object_name,
             "provider_id": draft.provider_id,
             "task_id": draft.task_id,
+            "project_id": draft.project_id,
             "message": draft.message,
             "before": draft.before,
             "after": draft.after,
@@ -44,7 +45,7 @@ def record(session: Session, draft: EventDraft) -> None:
 def record_task(
     session: Session, row: TaskRow, kind: TaskEvent, *, before: dict[str, Any] | None = None
 ) -> None:
-    """A transition of the task `row` (as it is now), by its requester.
+    """A transition of the task `row` (as it is now), by its requester, in its project.
 
     `after` carries the task's state and context, `vm_id` among it; the events of a VM
     also list the events of the tasks on it through that task's `vm_id` (see
@@ -72,6 +73,7 @@ def record_task(
             object_name=row.kind,
             provider_id=row.provider_id,
             task_id=row.id,
+            project_id=row.project_id,
             message=message,
             before=before,
             after=after,

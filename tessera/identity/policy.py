@@ -46,6 +46,7 @@ RULES: dict[str, Rule] = {
     "add_grant": ADM,
     "remove_grant": ADM,
     "show_quota": R,
+    "show_usage": R,
     "set_quota": ADM,
     # pools and inventory (a project sees the pools it is granted)
     "list_providers": R,
@@ -56,6 +57,7 @@ RULES: dict[str, Rule] = {
     "list_provider_kinds": A,
     "list_vms": R,
     "show_vm": R,
+    "adopt_vm": ADM,
     "list_hosts": R,
     "list_clusters": R,
     "list_datastores": R,
@@ -99,4 +101,6 @@ RULES: dict[str, Rule] = {
     "list_task_items": R,
     "list_events": R,
     "list_vm_events": R,
+    # the audit log: an admin's in full, a project admin's of their project
+    "list_audit": PA,
 }

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from tessera.config import Settings
 from tessera.db.rows import (
     DomainRow,
     GrantRow,
@@ -37,12 +38,14 @@ from tessera.errors import (
     ForbiddenError,
     InvalidInputError,
     NotFoundError,
+    TesseraError,
     TooManyRequestsError,
     UnauthorizedError,
 )
-from tessera.identity import tokens
+from tessera.identity import directory, tokens
 from tessera.identity.model import Principal, Role, TokenKind
 from tessera.identity.passwords import hash_password, verify_password
+from tessera.identity.quotas import QUOTA_FIELDS, QuotaUsage, project_usage
 from tessera.runtime import Runtime
 
 DEFAULT_DOMAIN = "default"
@@ -164,26 +167,28 @@ def login(
     rt: Runtime, *, domain: str, user: str, password: str, project: str | None
 ) -> LoginSession:
     """A session token for a user's password. Wrong passwords count; after
-    `login_max_failures` in a row the account is locked for `login_lockout_s` (429)."""
+    `login_max_failures` in a row the account is locked for `login_lockout_s` (429).
+
+    The directory checks the password of a user whose source is ldap, and of a name
+    unknown here in the directory's domain: its first good login makes the local user
+    (no password, no roles), so an admin can then give them a role."""
     settings = rt.settings
+    refusal: TesseraError = UnauthorizedError(BAD_LOGIN)
     with rt.sessions.begin() as session:
         domain_row = session.scalar(
             select(DomainRow).where(or_(DomainRow.id == domain, DomainRow.name == domain))
         )
-        row = (
-            session.scalar(
-                select(UserRow).where(UserRow.domain_id == domain_row.id, UserRow.name == user)
-            )
-            if domain_row
-            else None
-        )
+        row = _login_user(session, settings, domain_row, user)
         now = datetime.now(UTC)
-        if row is not None and row.locked_until and _aware(row.locked_until) > now:
-            wait = (_aware(row.locked_until) - now).total_seconds()
-            raise TooManyRequestsError(
-                "the account is locked after repeated failed logins", retry_after_s=wait
-            )
-        ok = verify_password(row.password_hash if row else None, password)
+        _check_unlocked(row, now)
+        if domain_row is not None and _directory_checks(settings, domain_row, row):
+            vouched = directory.authenticate(settings, user, password)
+            if vouched is not None and row is None:
+                row = _directory_user(session, domain_row.id, vouched)
+                _check_unlocked(row, now)
+            ok = vouched is not None and row is not None and row.source == "ldap"
+        else:
+            ok = verify_password(row.password_hash if row else None, password)
         if row is None or not ok or not row.enabled:
             if row is not None and not ok:
                 row.failed_logins += 1
@@ -192,8 +197,70 @@ def login(
                     row.failed_logins = 0
         else:
             row.failed_logins, row.locked_until = 0, None
-            return _open_session(session, rt, row, project)
-    raise UnauthorizedError(BAD_LOGIN)
+            try:
+                return _open_session(session, rt, row, project)
+            except (ForbiddenError, InvalidInputError) as exc:
+                refusal = exc  # and commit: a directory user's first login made them
+    raise refusal
+
+
+def _login_user(
+    session: Session, settings: Settings, domain: DomainRow | None, name: str
+) -> UserRow | None:
+    """The user logging in. A directory matches names regardless of case, so in its
+    domain "LENA" is the directory user "lena" too: her lockout holds for every spelling."""
+    if domain is None:
+        return None
+    row = session.scalar(
+        select(UserRow).where(UserRow.domain_id == domain.id, UserRow.name == name)
+    )
+    if row is None and settings.ldap_url and domain.name == settings.ldap_domain:
+        spelled = list(
+            session.scalars(
+                select(UserRow).where(
+                    UserRow.domain_id == domain.id,
+                    UserRow.source == "ldap",
+                    func.lower(UserRow.name) == name.lower(),
+                )
+            )
+        )
+        row = spelled[0] if len(spelled) == 1 else None
+    return row
+
+
+def _check_unlocked(row: UserRow | None, now: datetime) -> None:
+    if row is not None and row.locked_until and _aware(row.locked_until) > now:
+        wait = (_aware(row.locked_until) - now).total_seconds()
+        raise TooManyRequestsError(
+            "the account is locked after repeated failed logins", retry_after_s=wait
+        )
+
+
+def _directory_checks(settings: Settings, domain: DomainRow, user: UserRow | None) -> bool:
+    """Whether the directory, not a local hash, checks this login's password."""
+    if user is not None:
+        return user.source == "ldap"
+    return bool(settings.ldap_url) and domain.name == settings.ldap_domain
+
+
+def _directory_user(session: Session, domain_id: str, vouched: directory.DirectoryUser) -> UserRow:
+    """The local user of a directory user, by the name as the directory spells it; made
+    (no password, no roles) at their first login."""
+    row = session.scalar(
+        select(UserRow).where(UserRow.domain_id == domain_id, UserRow.name == vouched.name)
+    )
+    if row is None:
+        row = UserRow(
+            domain_id=domain_id,
+            name=vouched.name,
+            display_name=vouched.display_name[:128],
+            email=vouched.email[:256],
+            source="ldap",
+            password_hash=None,
+        )
+        session.add(row)
+        session.flush()
+    return row
 
 
 def _open_session(
@@ -360,7 +427,12 @@ def create_user(
     display_name: str,
     email: str,
     is_admin: bool,
+    source: str = "local",
 ) -> UserRow:
+    """A local user (with a password), or a directory user (source ldap, none here)
+    made ahead of their first login so that they can be given roles first."""
+    if source == "ldap" and password:
+        raise InvalidInputError("the directory holds a directory user's password; give none")
     with rt.sessions() as session:
         domain_id = _domain(session, domain).id
     row = UserRow(
@@ -368,6 +440,7 @@ def create_user(
         name=name,
         display_name=display_name,
         email=email,
+        source=source,
         password_hash=hash_password(password) if password else None,
         is_admin=is_admin,
     )
@@ -406,6 +479,8 @@ def update_user(
                 raise ForbiddenError("only an admin enables or disables a user")
             row.enabled = enabled
         if password is not None:
+            if row.source == "ldap":
+                raise InvalidInputError("a directory user's password is changed in the directory")
             row.password_hash = hash_password(password)
             row.failed_logins, row.locked_until = 0, None
         if locale is not None:
@@ -506,13 +581,16 @@ def revoke_grant(
         session.delete(row)
 
 
-QUOTA_FIELDS = ("vms", "vcpus", "ram_mib", "disk_gib", "floating_ips", "snapshots")
-
-
 def get_quota(session: Session, caller: Principal, project_id: str) -> dict[str, int | None]:
     _own_project(session, caller, project_id)
     row = session.get(QuotaRow, project_id)
     return {name: getattr(row, name) if row else None for name in QUOTA_FIELDS}
+
+
+def get_usage(session: Session, caller: Principal, project_id: str) -> list[QuotaUsage]:
+    """Each quota's limit, what the project uses and what its unfinished tasks reserve."""
+    _own_project(session, caller, project_id)
+    return project_usage(session, project_id)
 
 
 def set_quota(rt: Runtime, project_id: str, limits: dict[str, int | None]) -> dict[str, int | None]:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import socket
+import threading
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from tessera.db.rows import ProviderRow, RegionRow, ZoneRow, utcnow
 from tessera.errors import ConflictError, InvalidInputError, NotFoundError, ProviderFailedError
+from tessera.identity.scope import ALL_POOLS, PoolGrants
 from tessera.inventory.reconcile import ReconcileCounts, reconcile
 from tessera.providers import DRIVERS, open_provider
 from tessera.providers.base import Endpoint
@@ -47,14 +51,83 @@ class SyncReport:
     counts: ReconcileCounts
 
 
+# Cloud instance-metadata endpoints (AWS, Azure, GCP, OpenStack, Oracle; Alibaba's;
+# AWS's IPv6 one): a pool URL naming them would let an admin's request read the control
+# plane's own cloud credentials.
+METADATA_HOSTS = frozenset(
+    {"metadata", "metadata.google.internal", "instance-data", "instance-data.ec2.internal"}
+)
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "100.100.100.200", "fd00:ec2::254")
+)
+THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
+RESOLVE_TIMEOUT_S = 2.0
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
 def check_url(kind: str, url: str) -> None:
-    """Refuse a URL whose scheme the driver does not speak, before any connection."""
+    """Refuse a URL the driver does not speak or that points where no pool can be,
+    before any connection: see `_refusal` for which hosts."""
     if kind not in DRIVERS:
         raise InvalidInputError(f"unknown provider kind {kind!r}; known: {', '.join(DRIVERS)}")
-    scheme = urlsplit(url).scheme
-    if scheme not in ALLOWED_SCHEMES[kind]:
+    parts = urlsplit(url)
+    if parts.scheme not in ALLOWED_SCHEMES[kind]:
         allowed = ", ".join(sorted(ALLOWED_SCHEMES[kind]))
-        raise InvalidInputError(f"a {kind} URL must use one of: {allowed} (got {scheme!r})")
+        raise InvalidInputError(f"a {kind} URL must use one of: {allowed} (got {parts.scheme!r})")
+    host = unquote(parts.hostname or "").rstrip(".")
+    if not host:
+        return  # a local libvirt socket (qemu:///system)
+    reason = _refusal(host)
+    if reason:
+        raise InvalidInputError(f"refused provider URL: host {host!r} {reason}")
+
+
+def _refusal(host: str) -> str | None:
+    """Why `host` may not be a pool: a metadata service, a link-local or unspecified
+    address, or a name resolving to one. Loopback stays allowed (the lab runs there).
+    A name that does not resolve passes: the connection test then fails on it."""
+    if host.lower() in METADATA_HOSTS or host.lower().endswith(".metadata.google.internal"):
+        return "is a cloud metadata service"
+    try:
+        literal: IPAddress | None = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    for address in [literal] if literal is not None else _resolve(host):
+        reason = _address_refusal(address)
+        if reason:
+            return f"is {reason}" if literal is not None else f"resolves to {address}, {reason}"
+    return None
+
+
+def _address_refusal(address: IPAddress) -> str | None:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address in METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    if address.is_link_local:
+        return "a link-local address (169.254.0.0/16, fe80::/10)"
+    if address.is_unspecified or address in THIS_NETWORK:
+        return "an unspecified address (0.0.0.0/8, ::)"
+    return None
+
+
+def _resolve(host: str) -> list[IPAddress]:
+    """The addresses `host` resolves to, or none when it does not resolve within
+    RESOLVE_TIMEOUT_S (getaddrinfo has no timeout of its own, so it runs in a thread)."""
+    found: list[list[IPAddress]] = []
+
+    def lookup() -> None:
+        try:
+            infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        except (OSError, UnicodeError):
+            return
+        found.append([ipaddress.ip_address(info[4][0]) for info in infos])
+
+    thread = threading.Thread(target=lookup, name="resolve-provider-host", daemon=True)
+    thread.start()
+    thread.join(RESOLVE_TIMEOUT_S)
+    return found[0] if found else []
 
 
 def endpoint_for(rt: Runtime, row: ProviderRow) -> Endpoint:
@@ -125,9 +198,10 @@ def add_provider(rt: Runtime, spec: ProviderSpec, *, test_connection: bool = Tru
     return row
 
 
-def get_provider(session: Session, provider_id: str) -> ProviderRow:
+def get_provider(session: Session, provider_id: str, grants: PoolGrants = ALL_POOLS) -> ProviderRow:
+    """A pool in reach of `grants`; one not granted is not found, as a missing one."""
     row = session.get(ProviderRow, provider_id)
-    if row is None:
+    if row is None or not grants.has_pool(row.id):
         raise NotFoundError(f"provider {provider_id} not found")
     return row
 
@@ -141,8 +215,9 @@ def find_provider(session: Session, name_or_id: str) -> ProviderRow:
     return row
 
 
-def list_providers(session: Session) -> list[ProviderRow]:
-    return list(session.scalars(select(ProviderRow).order_by(ProviderRow.name)))
+def list_providers(session: Session, grants: PoolGrants = ALL_POOLS) -> list[ProviderRow]:
+    stmt = select(ProviderRow).where(*grants.in_pools(ProviderRow.id))
+    return list(session.scalars(stmt.order_by(ProviderRow.name)))
 
 
 def count_providers(session: Session) -> int:

@@ -20,6 +20,7 @@ from sqlalchemy.sql.elements import ColumnClause
 
 from tessera.db.rows import VMDiskRow, VMNicRow, VMRow, VMTagRow
 from tessera.errors import InvalidInputError, NotFoundError
+from tessera.identity.scope import ALL_POOLS, PLATFORM, PoolGrants, Scope
 
 MAX_LIMIT = 1000
 
@@ -112,6 +113,7 @@ VM_LIST_FIELDS: tuple[str, ...] = (
     "instance_uuid",
     "annotation",
     "tags",
+    "project_id",
     "created_at",
     "updated_at",
 )
@@ -180,7 +182,10 @@ def list_vms(
     cursor: str | None = None,
     limit: int = 50,
     fields: Sequence[str] = DEFAULT_VM_FIELDS,
+    scope: Scope = PLATFORM,
 ) -> Page:
+    """A page of the VMs in `scope`. A project's page is one more equality on the
+    (project_id, name, id) index: no join on the hot path."""
     unknown = set(fields) - set(VM_LIST_FIELDS) - set(VM_EXTRA_FIELDS)
     if unknown:
         raise InvalidInputError(
@@ -190,7 +195,7 @@ def list_vms(
     sort_name = sort.removeprefix("-")
     wanted = [name for name in VM_LIST_FIELDS if name in fields or name in {"id", sort_name}]
     columns: list[ColumnClause[Any]] = [getattr(VMRow, name) for name in wanted]
-    stmt = select(*columns).where(*vm_conditions(session, flt))
+    stmt = select(*columns).where(*vm_conditions(session, flt), *scope.owned(VMRow.project_id))
     stmt, sort_name, _ = paginate(
         stmt, VMRow, sort=sort, allowed_sorts=VM_SORTS, cursor=cursor, limit=limit
     )
@@ -230,8 +235,11 @@ def vm_children(
     return out
 
 
-def get_vm(session: Session, vm_id: str) -> dict[str, Any]:
-    stmt = select(*[getattr(VMRow, name) for name in VM_LIST_FIELDS]).where(VMRow.id == vm_id)
+def get_vm(session: Session, vm_id: str, scope: Scope = PLATFORM) -> dict[str, Any]:
+    """One VM with its disks and NICs; another project's is not found, as a missing one."""
+    stmt = select(*[getattr(VMRow, name) for name in VM_LIST_FIELDS]).where(
+        VMRow.id == vm_id, *scope.owned(VMRow.project_id)
+    )
     row = session.execute(stmt).mappings().first()
     if row is None:
         raise NotFoundError(f"VM {vm_id} not found")
@@ -250,10 +258,12 @@ def list_simple(
     sort: str = "name",
     cursor: str | None = None,
     limit: int = 50,
+    grants: PoolGrants = ALL_POOLS,
 ) -> Page:
-    """Pages of a flat inventory table (hosts, datastores, networks, clusters)."""
+    """Pages of a flat inventory table (hosts, datastores, networks, clusters), of the
+    pools (and networks) `grants` reaches."""
     columns = [c for c in table.__table__.columns if c.name not in {"fingerprint", "native_id"}]
-    stmt = select(*columns)
+    stmt = select(*columns).where(*grants.visible(table))
     if provider_id:
         stmt = stmt.where(table.provider_id == provider_id)
     if name_contains:

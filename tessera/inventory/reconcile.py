@@ -285,13 +285,16 @@ def apply_changes(
     *,
     actor: str = WATCH_ACTOR,
     task_id: str | None = None,
+    project_id: str | None = None,
 ) -> int:
     """Apply a watch batch; returns how many changes touched a row.
 
     A partially updated row gets an empty fingerprint so the next full reconcile rewrites
     it from a complete read instead of trusting a digest of an older state. Each change
     that alters what the API shows is an event by `actor`: the watch feed, or the
-    requester of the task (`task_id`) that re-read the object after changing it.
+    requester of the task (`task_id`) that re-read the object after changing it. A VM
+    the batch adds belongs to `project_id` (that of the task that made it); the feeds'
+    new VMs belong to no project until an admin assigns them.
     """
     if not changes:
         return 0
@@ -301,7 +304,7 @@ def apply_changes(
     for change in changes:
         match change:
             case ObjectUpserted(kind=kind, obj=obj):
-                touched += _upsert_one(session, provider_id, kind, obj, maps, log)
+                touched += _upsert_one(session, provider_id, kind, obj, maps, log, project_id)
             case ObjectUpdated(kind=kind, native_id=native_id, fields=fields):
                 touched += _update_one(session, kind, native_id, fields, maps, log)
             case ObjectRemoved(kind=kind, native_id=native_id):
@@ -323,6 +326,7 @@ def _upsert_one(
     obj: InventoryObject,
     maps: IdMaps,
     log: ChangeLog,
+    project_id: str | None = None,
 ) -> int:
     if KIND_OF[type(obj)] is not kind:
         raise ValueError(f"change says {kind} but carries a {type(obj).__name__}")
@@ -333,6 +337,8 @@ def _upsert_one(
     if known is None:
         row_id = new_id()
         maps.by_kind[kind][obj.native_id] = row_id
+        if kind is ObjectKind.VM:
+            values["project_id"] = project_id
         session.execute(
             insert(_table(row)),
             [{**values, "id": row_id, "provider_id": provider_id, "fingerprint": fp}],
@@ -373,6 +379,8 @@ def _update_one(
     row = ROW_CLASS[kind]
     values = partial_row_values(fields, maps)
     columns = {"name", *(name for name in values if name in TRACKED[kind])}
+    if kind is ObjectKind.VM:
+        columns.add("project_id")  # the project its event belongs to
     old = current_values(session, kind, [row_id], sorted(columns)).get(row_id, {})
     shown = dict(values)
     if kind is ObjectKind.VM:

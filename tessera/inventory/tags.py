@@ -14,6 +14,7 @@ from tessera.domain.events import ChangeKind, EventDraft, inventory_kind
 from tessera.domain.inventory import ObjectKind
 from tessera.errors import InvalidInputError, NotFoundError
 from tessera.events.recorder import record
+from tessera.identity.scope import PLATFORM, Scope
 from tessera.runtime import Runtime
 
 
@@ -42,6 +43,7 @@ def change_tags(
             object_name=vm.name,
             provider_id=vm.provider_id,
             task_id=task_id,
+            project_id=vm.project_id,
             before={"tags": before},
             after={"tags": after},
         ),
@@ -57,15 +59,22 @@ def change_tags(
 
 
 def update_vm_tags(
-    rt: Runtime, vm_id: str, *, add: Iterable[str] = (), remove: Iterable[str] = (), actor: str
+    rt: Runtime,
+    vm_id: str,
+    *,
+    add: Iterable[str] = (),
+    remove: Iterable[str] = (),
+    actor: str,
+    scope: Scope = PLATFORM,
 ) -> list[str]:
-    """Add and remove tags of one VM now (no task: nothing on a pool changes); its tags."""
+    """Add and remove tags of one VM in `scope` now (no task: nothing on a pool changes);
+    its tags."""
     add, remove = list(add), list(remove)
     clash = sorted(set(add) & set(remove))
     if clash:
         raise InvalidInputError(f"tag(s) both added and removed: {', '.join(clash)}")
     with rt.sessions.begin() as session:
         vm = session.get(VMRow, vm_id)
-        if vm is None:
+        if vm is None or not scope.sees(vm.project_id):
             raise NotFoundError(f"VM {vm_id} not found")
         return change_tags(session, vm, add=add, remove=remove, actor=actor)[1]

@@ -22,6 +22,7 @@ from tessera.db.rows import (
     ZoneRow,
 )
 from tessera.domain.tasks import TaskState
+from tessera.identity.scope import ALL_POOLS, PoolGrants
 from tessera.providers import DRIVERS, driver_class
 from tessera.scheduler.model import Candidate, CandidateKind, DatastoreSpace
 
@@ -84,8 +85,9 @@ def _capabilities(kind: str) -> frozenset[str]:
     return frozenset(name for name, on in flags.items() if on)
 
 
-def load_candidates(session: Session) -> CandidateSet:
-    """Every host outside a cluster, and every cluster, as a candidate.
+def load_candidates(session: Session, grants: PoolGrants = ALL_POOLS) -> CandidateSet:
+    """Every host outside a cluster, and every cluster, as a candidate: of the pools
+    `grants` reaches, each with the networks it reaches there.
 
     A clustered host (vSphere) is folded into its cluster: vCenter's DRS places VMs inside
     a cluster better than we could, so we choose the cluster and leave the host to it.
@@ -102,7 +104,7 @@ def load_candidates(session: Session) -> CandidateSet:
     datastore they chose, until the VM is in the inventory (and its disks are made).
     """
     claims = _claims(session)
-    pools = _pools(session, claims)
+    pools = _pools(session, claims, grants)
     usage: dict[str, tuple[int, int]] = {
         str(host_id): (int(vcpus or 0), int(memory or 0))
         for host_id, vcpus, memory in session.execute(
@@ -114,7 +116,9 @@ def load_candidates(session: Session) -> CandidateSet:
     clusters = {
         cluster_id: (name, provider_id)
         for cluster_id, name, provider_id in session.execute(
-            select(ClusterRow.id, ClusterRow.name, ClusterRow.provider_id)
+            select(ClusterRow.id, ClusterRow.name, ClusterRow.provider_id).where(
+                *grants.in_pools(ClusterRow.provider_id)
+            )
         )
     }
     members: dict[str, list[_Host]] = defaultdict(list)
@@ -130,7 +134,7 @@ def load_candidates(session: Session) -> CandidateSet:
             HostRow.memory_mib,
             HostRow.in_maintenance,
             HostRow.connected,
-        )
+        ).where(*grants.in_pools(HostRow.provider_id))
     ):
         host = _Host(*row)
         if host.cluster_id is not None and host.cluster_id in clusters:
@@ -190,7 +194,7 @@ def building_in_group(session: Session, group_id: str) -> frozenset[str]:
     )
 
 
-def _pools(session: Session, claims: _Claims) -> dict[str, _Pool]:
+def _pools(session: Session, claims: _Claims, grants: PoolGrants) -> dict[str, _Pool]:
     pools = {
         pid: _Pool(name, kind, zone_id, zone_name, status not in DOWN_STATUSES, _capabilities(kind))
         for pid, name, kind, status, zone_id, zone_name in session.execute(
@@ -201,7 +205,9 @@ def _pools(session: Session, claims: _Claims) -> dict[str, _Pool]:
                 ProviderRow.status,
                 ZoneRow.id,
                 ZoneRow.name,
-            ).join(ZoneRow, ZoneRow.id == ProviderRow.zone_id)
+            )
+            .join(ZoneRow, ZoneRow.id == ProviderRow.zone_id)
+            .where(*grants.in_pools(ProviderRow.id))
         )
     }
     stores: dict[str, list[DatastoreSpace]] = defaultdict(list)
@@ -221,7 +227,7 @@ def _pools(session: Session, claims: _Claims) -> dict[str, _Pool]:
         networks[provider_id].add(net_id)
     for pid, pool in pools.items():
         pool.datastores = tuple(stores[pid])
-        pool.networks = frozenset(networks[pid])
+        pool.networks = grants.networks_of(pid, frozenset(networks[pid]))
     return pools
 
 

@@ -3,7 +3,9 @@ groups.
 
 Names in a request (zone, pool, group) are resolved here; a reference to something that
 does not exist makes the request invalid (InvalidInputError), while an unknown id in a
-route's path is NotFoundError.
+route's path is NotFoundError. For a project's caller, a pool or network not granted to
+it and another project's group do not exist (tessera.identity.scope): the scheduler only
+ever considers the candidates of granted pools.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from tessera.errors import (
     NotFoundError,
     NoValidPlacementError,
 )
+from tessera.identity.scope import PLATFORM, PoolGrants, Scope, pool_grants
 from tessera.runtime import Runtime
 from tessera.scheduler.inventory import building_in_group, load_candidates
 from tessera.scheduler.model import (
@@ -76,16 +79,20 @@ class GroupView:
     created_at: datetime
 
 
-def dry_run(session: Session, settings: Settings, spec: PlacementSpec) -> Decision:
-    """Where `spec` would be placed now, and why every other candidate would not."""
-    loaded = load_candidates(session)
+def dry_run(
+    session: Session, settings: Settings, spec: PlacementSpec, *, scope: Scope = PLATFORM
+) -> Decision:
+    """Where `spec` would be placed now, and why every other candidate would not: among
+    the candidates of the pools `scope` is granted."""
+    grants = pool_grants(session, scope)
+    loaded = load_candidates(session, grants)
     known = {c.id for c in loaded.candidates}
     unknown = sorted(set(spec.exclude) - known)
     if unknown:
         raise InvalidInputError(f"exclude: no candidate (host or cluster) {', '.join(unknown)}")
     group = None
     if spec.group is not None:
-        row = _find_group(session, spec.group, InvalidInputError)
+        row = _find_group(session, spec.group, InvalidInputError, scope)
         held = session.scalars(
             select(VMRow.host_id)
             .join(PlacementGroupMemberRow, PlacementGroupMemberRow.vm_id == VMRow.id)
@@ -102,9 +109,11 @@ def dry_run(session: Session, settings: Settings, spec: PlacementSpec) -> Decisi
         memory_mib=spec.memory_mib,
         disk_gib=spec.disk_gib,
         zone=_zone_id(session, spec.zone) if spec.zone is not None else None,
-        provider_id=_provider_id(session, spec.provider) if spec.provider is not None else None,
+        provider_id=_provider_id(session, spec.provider, grants)
+        if spec.provider is not None
+        else None,
         capabilities=frozenset(spec.capabilities),
-        networks=_network_ids(session, spec.networks),
+        networks=_network_ids(session, spec.networks, grants),
         group=group,
         strategy=spec.strategy,
         overcommit=Overcommit(
@@ -117,12 +126,14 @@ def dry_run(session: Session, settings: Settings, spec: PlacementSpec) -> Decisi
     return place(request, loaded.candidates)
 
 
-def choose(session: Session, settings: Settings, spec: PlacementSpec) -> tuple[Decision, Candidate]:
+def choose(
+    session: Session, settings: Settings, spec: PlacementSpec, *, scope: Scope = PLATFORM
+) -> tuple[Decision, Candidate]:
     """Where `spec` goes, for real: the decision and its chosen candidate. The caller's
     transaction must have begun with serialize(session, PLACEMENT_LOCK) and write its
     claim before it commits, so the next choice sees that claim. NoValidPlacementError
     (409) says why when nothing fits."""
-    decision = dry_run(session, settings, spec)
+    decision = dry_run(session, settings, spec, scope=scope)
     if decision.chosen is not None:
         return decision, decision.chosen
     examples: dict[str, str] = {}  # one candidate per filter that turned any down
@@ -136,9 +147,9 @@ def choose(session: Session, settings: Settings, spec: PlacementSpec) -> tuple[D
     )
 
 
-def group_id(session: Session, name_or_id: str) -> str:
-    """The id of the group a request names (422 when there is none)."""
-    return _find_group(session, name_or_id, InvalidInputError).id
+def group_id(session: Session, name_or_id: str, scope: Scope = PLATFORM) -> str:
+    """The id of the group a request names (422 when there is none in `scope`)."""
+    return _find_group(session, name_or_id, InvalidInputError, scope).id
 
 
 def join_group(session: Session, group_id: str, vm_id: str) -> None:
@@ -170,20 +181,26 @@ def _zone_id(session: Session, zone: str) -> str:
     return found[0]
 
 
-def _provider_id(session: Session, provider: str) -> str:
+def _provider_id(session: Session, provider: str, grants: PoolGrants) -> str:
     found = session.scalar(
         select(ProviderRow.id).where(or_(ProviderRow.id == provider, ProviderRow.name == provider))
     )
-    if found is None:
+    if found is None or not grants.has_pool(found):
         raise InvalidInputError(f"provider: no pool {provider!r}")
     return found
 
 
-def _network_ids(session: Session, networks: tuple[str, ...]) -> frozenset[str]:
+def _network_ids(session: Session, networks: tuple[str, ...], grants: PoolGrants) -> frozenset[str]:
     wanted = frozenset(networks)
     if not wanted:
         return wanted
-    found = set(session.scalars(select(NetworkRow.id).where(NetworkRow.id.in_(wanted))))
+    found = {
+        network_id
+        for network_id, provider_id in session.execute(
+            select(NetworkRow.id, NetworkRow.provider_id).where(NetworkRow.id.in_(wanted))
+        )
+        if grants.has_network(provider_id, network_id)
+    }
     unknown = sorted(wanted - found)
     if unknown:
         raise InvalidInputError(f"networks: no network {', '.join(unknown)}")
@@ -191,11 +208,15 @@ def _network_ids(session: Session, networks: tuple[str, ...]) -> frozenset[str]:
 
 
 def _find_group(
-    session: Session, name_or_id: str, missing: type[NotFoundError | InvalidInputError]
+    session: Session,
+    name_or_id: str,
+    missing: type[NotFoundError | InvalidInputError],
+    scope: Scope = PLATFORM,
 ) -> PlacementGroupRow:
     row = session.scalar(
         select(PlacementGroupRow).where(
-            or_(PlacementGroupRow.id == name_or_id, PlacementGroupRow.name == name_or_id)
+            or_(PlacementGroupRow.id == name_or_id, PlacementGroupRow.name == name_or_id),
+            *scope.owned(PlacementGroupRow.project_id),
         )
     )
     if row is None:
@@ -203,40 +224,58 @@ def _find_group(
     return row
 
 
-def _view(session: Session, row: PlacementGroupRow) -> GroupView:
-    members = session.scalars(
-        select(PlacementGroupMemberRow.vm_id)
-        .where(PlacementGroupMemberRow.group_id == row.id)
+def _members(session: Session, scope: Scope, group_ids: list[str]) -> dict[str, list[str]]:
+    """Group id → the ids of its member VMs in `scope` (an admin may have put another
+    project's VM in a group; its owners alone see it there)."""
+    stmt = (
+        select(PlacementGroupMemberRow.group_id, PlacementGroupMemberRow.vm_id)
+        .where(PlacementGroupMemberRow.group_id.in_(group_ids))
         .order_by(PlacementGroupMemberRow.vm_id)
     )
-    return GroupView(row.id, row.name, GroupPolicy(row.policy), list(members), row.created_at)
-
-
-def list_groups(session: Session) -> list[GroupView]:
-    rows = session.scalars(select(PlacementGroupRow).order_by(PlacementGroupRow.name))
-    members: dict[str, list[str]] = {}
-    for group_id, vm_id in session.execute(
-        select(PlacementGroupMemberRow.group_id, PlacementGroupMemberRow.vm_id).order_by(
-            PlacementGroupMemberRow.vm_id
+    if not scope.unrestricted:
+        stmt = stmt.join(VMRow, VMRow.id == PlacementGroupMemberRow.vm_id).where(
+            *scope.owned(VMRow.project_id)
         )
-    ):
+    members: dict[str, list[str]] = {}
+    for group_id, vm_id in session.execute(stmt):
         members.setdefault(group_id, []).append(vm_id)
+    return members
+
+
+def _view(session: Session, row: PlacementGroupRow, scope: Scope = PLATFORM) -> GroupView:
+    members = _members(session, scope, [row.id]).get(row.id, [])
+    return GroupView(row.id, row.name, GroupPolicy(row.policy), members, row.created_at)
+
+
+def list_groups(session: Session, scope: Scope = PLATFORM) -> list[GroupView]:
+    """The groups of `scope`'s project (every group for an admin)."""
+    rows = list(
+        session.scalars(
+            select(PlacementGroupRow)
+            .where(*scope.owned(PlacementGroupRow.project_id))
+            .order_by(PlacementGroupRow.name)
+        )
+    )
+    members = _members(session, scope, [r.id for r in rows])
     return [
         GroupView(r.id, r.name, GroupPolicy(r.policy), members.get(r.id, []), r.created_at)
         for r in rows
     ]
 
 
-def get_group(session: Session, name_or_id: str) -> GroupView:
-    return _view(session, _find_group(session, name_or_id, NotFoundError))
+def get_group(session: Session, name_or_id: str, scope: Scope = PLATFORM) -> GroupView:
+    return _view(session, _find_group(session, name_or_id, NotFoundError, scope), scope)
 
 
-def create_group(rt: Runtime, name: str, policy: GroupPolicy) -> GroupView:
+def create_group(
+    rt: Runtime, name: str, policy: GroupPolicy, *, project_id: str | None = None
+) -> GroupView:
+    """A group of `project_id` (None: the platform's). Names are unique across projects."""
     try:
         with rt.sessions.begin() as session:
             if session.scalar(select(PlacementGroupRow.id).where(PlacementGroupRow.name == name)):
                 raise ConflictError(f"a placement group named {name!r} already exists")
-            row = PlacementGroupRow(name=name, policy=policy.value)
+            row = PlacementGroupRow(name=name, policy=policy.value, project_id=project_id)
             session.add(row)
             session.flush()
             return _view(session, row)
@@ -244,26 +283,27 @@ def create_group(rt: Runtime, name: str, policy: GroupPolicy) -> GroupView:
         raise ConflictError(f"a placement group named {name!r} already exists") from None
 
 
-def delete_group(rt: Runtime, name_or_id: str) -> None:
+def delete_group(rt: Runtime, name_or_id: str, *, scope: Scope = PLATFORM) -> None:
     with rt.sessions.begin() as session:
-        session.delete(_find_group(session, name_or_id, NotFoundError))
+        session.delete(_find_group(session, name_or_id, NotFoundError, scope))
 
 
-def add_member(rt: Runtime, name_or_id: str, vm_id: str) -> GroupView:
-    """Put a VM in a group; doing it again changes nothing."""
+def add_member(rt: Runtime, name_or_id: str, vm_id: str, *, scope: Scope = PLATFORM) -> GroupView:
+    """Put a VM in a group; doing it again changes nothing. Both must be in `scope`."""
     with rt.sessions.begin() as session:
-        row = _find_group(session, name_or_id, NotFoundError)
-        if session.get(VMRow, vm_id) is None:
+        row = _find_group(session, name_or_id, NotFoundError, scope)
+        vm = session.get(VMRow, vm_id)
+        if vm is None or not scope.sees(vm.project_id):
             raise NotFoundError(f"VM {vm_id} not found")
         if session.get(PlacementGroupMemberRow, (row.id, vm_id)) is None:
             session.add(PlacementGroupMemberRow(group_id=row.id, vm_id=vm_id))
             session.flush()
-        return _view(session, row)
+        return _view(session, row, scope)
 
 
-def remove_member(rt: Runtime, name_or_id: str, vm_id: str) -> None:
+def remove_member(rt: Runtime, name_or_id: str, vm_id: str, *, scope: Scope = PLATFORM) -> None:
     with rt.sessions.begin() as session:
-        row = _find_group(session, name_or_id, NotFoundError)
+        row = _find_group(session, name_or_id, NotFoundError, scope)
         gone = session.execute(
             delete(PlacementGroupMemberRow).where(
                 PlacementGroupMemberRow.group_id == row.id, PlacementGroupMemberRow.vm_id == vm_id

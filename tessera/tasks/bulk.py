@@ -22,6 +22,7 @@ from tessera.domain.events import TaskEvent
 from tessera.domain.tasks import ItemState, PowerAction, TaskKind, TaskState
 from tessera.errors import ConflictError, InvalidInputError, NotFoundError, TesseraError
 from tessera.events.recorder import record_task
+from tessera.identity.scope import PLATFORM, Scope
 from tessera.inventory import queries
 from tessera.inventory.tags import change_tags
 from tessera.runtime import Runtime
@@ -37,9 +38,10 @@ _CHILDREN = uuid.UUID("0b7c1d52-8f0e-4a55-9d3c-2f57c4c1a0e1")
 
 @dataclass(frozen=True)
 class BulkRequest:
-    """What to do to which VMs: `vm_ids` when given, else every VM `flt` matches.
-    `expected_count`, when given, must equal the number matched (a guard for deletes:
-    the caller confirms the count it previewed)."""
+    """What to do to which VMs: `vm_ids` when given, else every VM `flt` matches, of
+    the VMs in `scope` only (another project's listed VM is not found). The task belongs
+    to the scope's project. `expected_count`, when given, must equal the number matched
+    (a guard for deletes: the caller confirms the count it previewed)."""
 
     kind: TaskKind
     flt: queries.VMFilter = field(default_factory=queries.VMFilter)
@@ -50,6 +52,7 @@ class BulkRequest:
     remove_tags: Sequence[str] = ()
     expected_count: int | None = None
     requester: str = "admin"
+    scope: Scope = PLATFORM
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,11 @@ class Tally:
 
 def _matching(session: Session, req: BulkRequest, limit: int) -> list[tuple[str, str, str]]:
     """(id, name, provider id) of the VMs the request is about, by name then id."""
-    stmt = select(VMRow.id, VMRow.name, VMRow.provider_id).order_by(VMRow.name, VMRow.id)
+    stmt = (
+        select(VMRow.id, VMRow.name, VMRow.provider_id)
+        .where(*req.scope.owned(VMRow.project_id))
+        .order_by(VMRow.name, VMRow.id)
+    )
     if req.vm_ids:
         wanted = list(dict.fromkeys(req.vm_ids))
         rows = [tuple(r) for r in session.execute(stmt.where(VMRow.id.in_(wanted)))]
@@ -104,7 +111,9 @@ def preview(rt: Runtime, req: BulkRequest) -> Matched:
         else:
             count = (
                 session.scalar(
-                    select(func.count()).select_from(VMRow).where(*_conditions(session, req))
+                    select(func.count())
+                    .select_from(VMRow)
+                    .where(*_conditions(session, req), *req.scope.owned(VMRow.project_id))
                 )
                 or 0
             )
@@ -157,7 +166,9 @@ def submit(rt: Runtime, req: BulkRequest) -> TaskRow:
         "host_id": req.flt.host_id,
         "tag": req.flt.tag,
     }
-    row = service.new_task(req.kind, params, req.requester, provider_id=None)
+    row = service.new_task(
+        req.kind, params, req.requester, provider_id=None, project_id=req.scope.project_id
+    )
     row.result = dict(Tally(len(rows)).as_result())
     now, task_id = row.created_at, row.id
     with rt.sessions.begin() as session:
@@ -182,10 +193,17 @@ def submit(rt: Runtime, req: BulkRequest) -> TaskRow:
 
 
 def list_items(
-    session: Session, task_id: str, *, state: ItemState | None, offset: int, limit: int
+    session: Session,
+    task_id: str,
+    *,
+    state: ItemState | None,
+    offset: int,
+    limit: int,
+    scope: Scope = PLATFORM,
 ) -> tuple[list[TaskItemRow], int]:
-    """A page of a bulk task's items in their order, and how many match in all."""
-    service.get_task(session, task_id)
+    """A page of a bulk task's items in their order, and how many match in all; the
+    task must be in `scope`."""
+    service.get_task(session, task_id, scope)
     stmt = select(TaskItemRow).where(TaskItemRow.task_id == task_id)
     count = select(func.count()).select_from(TaskItemRow).where(TaskItemRow.task_id == task_id)
     if state is not None:
@@ -226,7 +244,9 @@ def fan_out(rt: Runtime, task_id: str) -> list[QueuedTask]:
     for vm_id in pending:
         if _cancel_requested(rt, task_id):
             break
-        child = service.ChildOf(parent_id=task_id, task_id=child_id(parent, vm_id))
+        child = service.ChildOf(
+            parent_id=task_id, task_id=child_id(parent, vm_id), project_id=parent.project_id
+        )
         with rt.sessions() as session:
             made = session.get(TaskRow, child.task_id) is not None
         error: TesseraError | None = None

@@ -24,6 +24,7 @@ from tessera.db.rows import (
     HostRow,
     NetworkRow,
     PlacementClaimRow,
+    ProjectRow,
     ProviderRow,
     TaskItemRow,
     TaskRow,
@@ -40,6 +41,7 @@ from tessera.domain.operations import SnapshotInfo
 from tessera.domain.tasks import POWER_OPERATIONS, ItemState, PowerAction, TaskKind, TaskState
 from tessera.errors import (
     ConflictError,
+    ForbiddenError,
     InvalidInputError,
     LockedError,
     NotFoundError,
@@ -47,6 +49,8 @@ from tessera.errors import (
     UnsupportedError,
 )
 from tessera.events.recorder import record_task
+from tessera.identity import quotas
+from tessera.identity.scope import ALL_POOLS, PLATFORM, PoolGrants, Scope, pool_grants
 from tessera.inventory import queries
 from tessera.inventory.pools import endpoint_for, get_provider
 from tessera.providers import driver_class, open_provider
@@ -70,10 +74,12 @@ TASK_SORTS = ("created_at",)
 class ChildOf:
     """Makes a task one VM's share of a bulk task; its id is fixed by the parent, so a
     parent's step that runs again finds the child rather than making a second one. The
-    parent's workflow queues it (DBOS refuses to start workflows from inside a step)."""
+    parent's workflow queues it (DBOS refuses to start workflows from inside a step).
+    It belongs to the parent's project."""
 
     parent_id: str
     task_id: str
+    project_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,8 @@ class NicRequest:
 @dataclass(frozen=True)
 class VMCreateRequest:
     """A VM to create, in Tessera ids. Without a host or cluster the scheduler chooses
-    where, within `provider_id`'s pool when given; zone and group by name or id."""
+    where, within `provider_id`'s pool when given; zone and group by name or id.
+    `project_id` is the project asked to own it (see _owner)."""
 
     provider_id: str | None
     name: str
@@ -107,6 +114,7 @@ class VMCreateRequest:
     group: str | None = None
     strategy: Strategy = Strategy.SPREAD
     requester: str = "admin"
+    project_id: str | None = None
 
 
 def _require(provider: ProviderRow, *operations: str) -> None:
@@ -130,6 +138,14 @@ def _native(session: Session, row: Any, row_id: str, provider_id: str, what: str
         raise NotFoundError(f"{what} {row_id} not found on this provider")
     native: str = found.native_id
     return native
+
+
+def _network_native(session: Session, network_id: str, provider_id: str, grants: PoolGrants) -> str:
+    """The native id of a network of this provider the project may use; one it may not
+    is not found, as a missing one."""
+    if not grants.has_network(provider_id, network_id):
+        raise NotFoundError(f"network {network_id} not found on this provider")
+    return _native(session, NetworkRow, network_id, provider_id, "network")
 
 
 def _default_datastore(session: Session, provider_id: str) -> DatastoreRow:
@@ -165,12 +181,15 @@ def new_task(
     provider_id: str | None,
     vm_id: str | None = None,
     child: ChildOf | None = None,
+    project_id: str | None = None,
 ) -> TaskRow:
-    """A queued task's row, first attempt, not yet saved."""
+    """A queued task's row, first attempt, not yet saved; it belongs to `project_id` (a
+    bulk task's child: to its parent's project)."""
     task_id, now = (child.task_id if child else new_id()), utcnow()
     return TaskRow(
         id=task_id,
         parent_id=child.parent_id if child else None,
+        project_id=child.project_id if child else project_id,
         kind=kind.value,
         state=TaskState.QUEUED.value,
         progress=0,
@@ -198,8 +217,17 @@ def _submit(
     requester: str,
     child: ChildOf | None = None,
     place: Placer | None = None,
+    project_id: str | None = None,
 ) -> TaskRow:
-    row = new_task(kind, params, requester, provider_id=provider_id, vm_id=vm_id, child=child)
+    row = new_task(
+        kind,
+        params,
+        requester,
+        provider_id=provider_id,
+        vm_id=vm_id,
+        child=child,
+        project_id=project_id,
+    )
     _commit_with_locks(rt, row, lock_keys, place)
     if child is None:  # a bulk task's workflow queues its children itself
         enqueue(row)
@@ -221,17 +249,22 @@ def _commit_with_locks(
 ) -> None:
     """Save the task and its locks together; the locks' primary key settles races. With
     `place`, the task is placed first and its claim saved too, serialised with every other
-    placement, so two tasks never both take the last room. Its task.queued event (after
-    task.retried for a retry, from the state `retried_from`) commits with it."""
+    placement, so two tasks never both take the last room. A task that takes more of its
+    project's quotas is checked against them in the same transaction, serialised with the
+    project's other such tasks (quotas.reserve). Its task.queued event (after task.retried
+    for a retry, from the state `retried_from`) commits with it."""
     keys, claim = list(lock_keys), None
+    serialized = quotas.lock_names(row) + ([placement.PLACEMENT_LOCK] if place else [])
     try:
         with rt.sessions.begin() as session:
+            if serialized:
+                serialize(session, *serialized)
             if place is not None:
-                serialize(session, placement.PLACEMENT_LOCK)
                 keys, claim = place(session, row)
             conflict = _holder_conflict(session, keys)
             if conflict is not None:
                 raise conflict
+            quotas.reserve(session, row)
             session.merge(row)
             session.flush()
             session.add_all(VMLockRow(key=key, task_id=row.id) for key in keys)
@@ -271,20 +304,37 @@ def _create_operations(req: VMCreateRequest) -> list[str]:
     return operations
 
 
-def _check_given_pool(session: Session, req: VMCreateRequest) -> None:
-    """A pool named in the request must exist (404) and be able to do it all (422)."""
+def _owner(session: Session, req: VMCreateRequest, scope: Scope) -> str | None:
+    """The project a new VM belongs to: the caller's. Only a platform admin names another
+    one (or, with an unscoped token, none: the VM is then the platform's)."""
+    if req.project_id is None or req.project_id == scope.project_id:
+        return scope.project_id
+    if not scope.unrestricted:
+        raise ForbiddenError("only a platform admin names the project of a new VM")
+    if session.get(ProjectRow, req.project_id) is None:
+        raise NotFoundError(f"project {req.project_id} not found")
+    return req.project_id
+
+
+def _check_given_pool(session: Session, req: VMCreateRequest, grants: PoolGrants) -> None:
+    """A pool named in the request must exist and be granted (404) and be able to do it
+    all (422)."""
     if req.provider_id is not None:
-        _require(get_provider(session, req.provider_id), *_create_operations(req))
+        _require(get_provider(session, req.provider_id, grants), *_create_operations(req))
 
 
-def _pinned_pool(session: Session, req: VMCreateRequest) -> str | None:
+def _pinned_pool(session: Session, req: VMCreateRequest, grants: PoolGrants) -> str | None:
     """The pool the request names, or the one its datastores are in (a datastore belongs
     to one pool); None leaves the pool to the scheduler."""
     pools = {req.provider_id} if req.provider_id else set()
     named = {d.datastore_id for d in req.disks if d.datastore_id} | {req.datastore_id}
     for ds_id in sorted(d for d in named if d):
         found = session.get(DatastoreRow, ds_id)
-        if found is None or (req.provider_id and found.provider_id != req.provider_id):
+        if (
+            found is None
+            or not grants.has_pool(found.provider_id)
+            or (req.provider_id and found.provider_id != req.provider_id)
+        ):
             where = " on this provider" if req.provider_id else ""
             raise NotFoundError(f"datastore {ds_id} not found{where}")
         pools.add(found.provider_id)
@@ -293,7 +343,9 @@ def _pinned_pool(session: Session, req: VMCreateRequest) -> str | None:
     return next(iter(pools), None)
 
 
-def create_placement_spec(session: Session, req: VMCreateRequest) -> PlacementSpec:
+def create_placement_spec(
+    session: Session, req: VMCreateRequest, grants: PoolGrants = ALL_POOLS
+) -> PlacementSpec:
     """What the scheduler is asked for a create, for its dry run and the real thing alike:
     the size, the disks that go on the datastore it picks (none when one is given), what
     the pool must be able to do, the NICs' networks (per pool, so they pin the pool too)."""
@@ -302,7 +354,7 @@ def create_placement_spec(session: Session, req: VMCreateRequest) -> PlacementSp
         memory_mib=req.memory_mib,
         disk_gib=0 if req.datastore_id else _unplaced_disk_gib(req),
         zone=req.zone,
-        provider=_pinned_pool(session, req),
+        provider=_pinned_pool(session, req, grants),
         capabilities=tuple(OPERATION_CAPABILITIES[op] for op in _create_operations(req)),
         networks=tuple(nic.network_id for nic in req.nics),
         group=req.group,
@@ -315,12 +367,18 @@ def _unplaced_disk_gib(req: VMCreateRequest) -> int:
     return sum(disk.size_gib for disk in req.disks if disk.datastore_id is None)
 
 
-def dry_run_create(session: Session, settings: Settings, req: VMCreateRequest) -> Decision:
-    """Where submit_create would put this VM now, and why not elsewhere; nothing is kept."""
+def dry_run_create(
+    session: Session, settings: Settings, req: VMCreateRequest, *, scope: Scope = PLATFORM
+) -> Decision:
+    """Where submit_create would put this VM now, and why not elsewhere (among what
+    `scope` is granted); nothing is kept."""
     if req.host_id or req.cluster_id:
         raise InvalidInputError("a host or cluster is given: the scheduler has nothing to choose")
-    _check_given_pool(session, req)
-    return placement.dry_run(session, settings, create_placement_spec(session, req))
+    _owner(session, req, scope)
+    grants = pool_grants(session, scope)
+    _check_given_pool(session, req, grants)
+    spec = create_placement_spec(session, req, grants)
+    return placement.dry_run(session, settings, spec, scope=scope)
 
 
 def _pool_datastore(session: Session, provider_id: str, datastore_id: str | None) -> DatastoreRow:
@@ -341,6 +399,7 @@ def _create_params(
     host_id: str | None,
     cluster_id: str | None,
     datastore: DatastoreRow,
+    grants: PoolGrants,
 ) -> dict[str, Any]:
     """The task's parameters, in the pool's native ids."""
     disks = [
@@ -353,7 +412,7 @@ def _create_params(
         for disk in req.disks
     ]
     nics = [
-        {"network": _native(session, NetworkRow, nic.network_id, pid, "network"), "mac": nic.mac}
+        {"network": _network_native(session, nic.network_id, pid, grants), "mac": nic.mac}
         for nic in req.nics
     ]
     placement = {
@@ -377,13 +436,15 @@ def _create_params(
     }
 
 
-def submit_create(rt: Runtime, req: VMCreateRequest) -> TaskRow:
+def submit_create(rt: Runtime, req: VMCreateRequest, *, scope: Scope = PLATFORM) -> TaskRow:
     """Create a VM on the host or cluster given (in its pool), or where the scheduler
     chooses (within the pool given, if one is), claiming that capacity until the VM is in
-    the inventory."""
+    the inventory. Only on pools and networks `scope` is granted; the VM and its task
+    belong to the caller's project (see _owner)."""
     if req.host_id is None and req.cluster_id is None:
         with rt.sessions() as session:
-            _check_given_pool(session, req)
+            owner = _owner(session, req, scope)
+            _check_given_pool(session, req, pool_grants(session, scope))
         return _submit(
             rt,
             kind=TaskKind.VM_CREATE,
@@ -392,12 +453,17 @@ def submit_create(rt: Runtime, req: VMCreateRequest) -> TaskRow:
             params={},
             lock_keys=(),
             requester=req.requester,
-            place=_placer(rt.settings, req),
+            place=_placer(rt.settings, req, scope),
+            project_id=owner,
         )
     if req.zone is not None or req.group is not None:
         raise InvalidInputError("zone and group guide the scheduler: not with a host or cluster")
     with rt.sessions() as session:
-        provider = get_provider(session, req.provider_id or _target_pool(session, req))
+        owner = _owner(session, req, scope)
+        grants = pool_grants(session, scope)
+        provider = get_provider(
+            session, req.provider_id or _target_pool(session, req, grants), grants
+        )
         _require(provider, *_create_operations(req))
         pid = provider.id
         params = _create_params(
@@ -407,6 +473,7 @@ def submit_create(rt: Runtime, req: VMCreateRequest) -> TaskRow:
             host_id=req.host_id,
             cluster_id=req.cluster_id,
             datastore=_pool_datastore(session, pid, req.datastore_id),
+            grants=grants,
         )
     return _submit(
         rt,
@@ -416,28 +483,32 @@ def submit_create(rt: Runtime, req: VMCreateRequest) -> TaskRow:
         params=params,
         lock_keys=[f"new:{pid}:{req.name}"],
         requester=req.requester,
+        project_id=owner,
     )
 
 
-def _target_pool(session: Session, req: VMCreateRequest) -> str:
-    """The pool of the host (or else cluster) given, for a request that names no pool."""
+def _target_pool(session: Session, req: VMCreateRequest, grants: PoolGrants) -> str:
+    """The pool of the host (or else cluster) given, for a request that names no pool;
+    one in a pool not granted is not found."""
     target: HostRow | ClusterRow | None = (
         session.get(HostRow, req.host_id)
         if req.host_id
         else session.get(ClusterRow, req.cluster_id)
     )
-    if target is None:
+    if target is None or not grants.has_pool(target.provider_id):
         raise NotFoundError(f"host or cluster {req.host_id or req.cluster_id} not found")
     return target.provider_id
 
 
-def _placer(settings: Settings, req: VMCreateRequest) -> Placer:
+def _placer(settings: Settings, req: VMCreateRequest, scope: Scope) -> Placer:
     """Places a create in the transaction that saves its task: the scheduler's choice
-    becomes the task's pool and parameters, and its result says where and why."""
+    (among what `scope` is granted) becomes the task's pool and parameters, and its
+    result says where and why."""
 
     def place(session: Session, row: TaskRow) -> tuple[list[str], PlacementClaimRow]:
-        spec = create_placement_spec(session, req)
-        decision, chosen = placement.choose(session, settings, spec)
+        grants = pool_grants(session, scope)
+        spec = create_placement_spec(session, req, grants)
+        decision, chosen = placement.choose(session, settings, spec, scope=scope)
         pid = chosen.provider_id
         picked = decision.datastore.id if decision.datastore else None
         datastore = _pool_datastore(session, pid, req.datastore_id or picked)
@@ -450,9 +521,10 @@ def _placer(settings: Settings, req: VMCreateRequest) -> Placer:
             host_id=chosen.id if on_host else None,
             cluster_id=None if on_host else chosen.id,
             datastore=datastore,
+            grants=grants,
         )
         if req.group is not None:  # the VM joins it once made
-            row.params[GROUP_PARAM] = placement.group_id(session, req.group)
+            row.params[GROUP_PARAM] = placement.group_id(session, req.group, scope)
         row.result = {
             "placement": {
                 "summary": decision.summary,
@@ -496,17 +568,19 @@ def _vm_task(
     resolve: Resolver | None = None,
     new_name: str | None = None,
     child: ChildOf | None = None,
+    scope: Scope = PLATFORM,
 ) -> TaskRow:
-    """A task on one VM, which it locks; with `new_name` (a clone), that name too."""
+    """A task on one VM in `scope` (another project's is not found), which it locks; with
+    `new_name` (a clone), that name too. The task belongs to the VM's project."""
     with rt.sessions() as session:
         vm = session.get(VMRow, vm_id)
-        if vm is None:
+        if vm is None or not scope.sees(vm.project_id):
             raise NotFoundError(f"VM {vm_id} not found")
         provider = get_provider(session, vm.provider_id)
         _require(provider, operation)
         if resolve is not None:
             params = {**params, **resolve(session, vm, provider)}
-        provider_id, native = provider.id, vm.native_id
+        provider_id, native, project_id = provider.id, vm.native_id, vm.project_id
     return _submit(
         rt,
         kind=kind,
@@ -516,13 +590,20 @@ def _vm_task(
         lock_keys=[vm_id] + ([f"new:{provider_id}:{new_name}"] if new_name else []),
         requester=requester,
         child=child,
+        project_id=project_id,
     )
 
 
 def submit_delete(
-    rt: Runtime, vm_id: str, *, requester: str, child: ChildOf | None = None
+    rt: Runtime,
+    vm_id: str,
+    *,
+    requester: str,
+    child: ChildOf | None = None,
+    scope: Scope = PLATFORM,
 ) -> TaskRow:
-    return _vm_task(rt, vm_id, TaskKind.VM_DELETE, "delete_vm", {}, requester, child=child)
+    kind = TaskKind.VM_DELETE
+    return _vm_task(rt, vm_id, kind, "delete_vm", {}, requester, child=child, scope=scope)
 
 
 def submit_power(
@@ -533,17 +614,25 @@ def submit_power(
     graceful_timeout_s: float = 0.0,
     requester: str,
     child: ChildOf | None = None,
+    scope: Scope = PLATFORM,
 ) -> TaskRow:
     params = {"action": action.value, "graceful_timeout_s": graceful_timeout_s}
     operation = POWER_OPERATIONS[action]
-    return _vm_task(rt, vm_id, TaskKind.VM_POWER, operation, params, requester, child=child)
+    kind = TaskKind.VM_POWER
+    return _vm_task(rt, vm_id, kind, operation, params, requester, child=child, scope=scope)
 
 
 def submit_rename(
-    rt: Runtime, vm_id: str, name: str, *, stop_if_running: bool, requester: str
+    rt: Runtime,
+    vm_id: str,
+    name: str,
+    *,
+    stop_if_running: bool,
+    requester: str,
+    scope: Scope = PLATFORM,
 ) -> TaskRow:
     params = {"name": name, "stop_if_running": stop_if_running}
-    return _vm_task(rt, vm_id, TaskKind.VM_RENAME, "rename_vm", params, requester)
+    return _vm_task(rt, vm_id, TaskKind.VM_RENAME, "rename_vm", params, requester, scope=scope)
 
 
 def _require_hot(vm: VMRow, provider: ProviderRow, flag: str, operation: str) -> None:
@@ -553,21 +642,33 @@ def _require_hot(vm: VMRow, provider: ProviderRow, flag: str, operation: str) ->
 
 
 def submit_resize(
-    rt: Runtime, vm_id: str, *, cpu_count: int | None, memory_mib: int | None, requester: str
+    rt: Runtime,
+    vm_id: str,
+    *,
+    cpu_count: int | None,
+    memory_mib: int | None,
+    requester: str,
+    scope: Scope = PLATFORM,
 ) -> TaskRow:
     if cpu_count is None and memory_mib is None:
         raise InvalidInputError("give cpu_count, memory_mib or both")
     params = {"cpu_count": cpu_count, "memory_mib": memory_mib}
-    return _vm_task(rt, vm_id, TaskKind.VM_RESIZE, "resize_vm", params, requester)
+    return _vm_task(rt, vm_id, TaskKind.VM_RESIZE, "resize_vm", params, requester, scope=scope)
 
 
-def submit_add_nic(rt: Runtime, vm_id: str, nic: NicRequest, *, requester: str) -> TaskRow:
+def submit_add_nic(
+    rt: Runtime, vm_id: str, nic: NicRequest, *, requester: str, scope: Scope = PLATFORM
+) -> TaskRow:
+    """On a network of the VM's pool that the VM's project may use."""
+
     def resolve(session: Session, vm: VMRow, provider: ProviderRow) -> dict[str, Any]:
         _require_hot(vm, provider, "supports_hot_add_nic", "add_nic")
-        network = _native(session, NetworkRow, nic.network_id, provider.id, "network")
+        grants = pool_grants(session, scope)
+        network = _network_native(session, nic.network_id, provider.id, grants)
         return {"network": network, "mac": nic.mac}
 
-    return _vm_task(rt, vm_id, TaskKind.VM_NIC_ADD, "add_nic", {}, requester, resolve)
+    kind = TaskKind.VM_NIC_ADD
+    return _vm_task(rt, vm_id, kind, "add_nic", {}, requester, resolve, scope=scope)
 
 
 def _device(session: Session, row: Any, device_id: int, vm: VMRow, what: str) -> Any:
@@ -578,15 +679,20 @@ def _device(session: Session, row: Any, device_id: int, vm: VMRow, what: str) ->
     return found
 
 
-def submit_remove_nic(rt: Runtime, vm_id: str, nic_id: int, *, requester: str) -> TaskRow:
+def submit_remove_nic(
+    rt: Runtime, vm_id: str, nic_id: int, *, requester: str, scope: Scope = PLATFORM
+) -> TaskRow:
     def resolve(session: Session, vm: VMRow, provider: ProviderRow) -> dict[str, Any]:
         _require_hot(vm, provider, "supports_hot_add_nic", "remove_nic")
         return {"nic_key": _device(session, VMNicRow, nic_id, vm, "NIC").key}
 
-    return _vm_task(rt, vm_id, TaskKind.VM_NIC_REMOVE, "remove_nic", {}, requester, resolve)
+    kind = TaskKind.VM_NIC_REMOVE
+    return _vm_task(rt, vm_id, kind, "remove_nic", {}, requester, resolve, scope=scope)
 
 
-def submit_add_disk(rt: Runtime, vm_id: str, disk: DiskRequest, *, requester: str) -> TaskRow:
+def submit_add_disk(
+    rt: Runtime, vm_id: str, disk: DiskRequest, *, requester: str, scope: Scope = PLATFORM
+) -> TaskRow:
     def resolve(session: Session, vm: VMRow, provider: ProviderRow) -> dict[str, Any]:
         _require_hot(vm, provider, "supports_hot_add_disk", "add_disk")
         datastore = (
@@ -596,11 +702,18 @@ def submit_add_disk(rt: Runtime, vm_id: str, disk: DiskRequest, *, requester: st
         )
         return {"size_bytes": disk.size_gib * GIB, "datastore": datastore}
 
-    return _vm_task(rt, vm_id, TaskKind.VM_DISK_ADD, "add_disk", {}, requester, resolve)
+    kind = TaskKind.VM_DISK_ADD
+    return _vm_task(rt, vm_id, kind, "add_disk", {}, requester, resolve, scope=scope)
 
 
 def submit_grow_disk(
-    rt: Runtime, vm_id: str, disk_id: int, size_gib: int, *, requester: str
+    rt: Runtime,
+    vm_id: str,
+    disk_id: int,
+    size_gib: int,
+    *,
+    requester: str,
+    scope: Scope = PLATFORM,
 ) -> TaskRow:
     def resolve(session: Session, vm: VMRow, provider: ProviderRow) -> dict[str, Any]:
         found: VMDiskRow = _device(session, VMDiskRow, disk_id, vm, "disk")
@@ -610,15 +723,19 @@ def submit_grow_disk(
             )
         return {"disk_key": found.key, "size_bytes": size_gib * GIB}
 
-    return _vm_task(rt, vm_id, TaskKind.VM_DISK_GROW, "grow_disk", {}, requester, resolve)
+    kind = TaskKind.VM_DISK_GROW
+    return _vm_task(rt, vm_id, kind, "grow_disk", {}, requester, resolve, scope=scope)
 
 
-def submit_remove_disk(rt: Runtime, vm_id: str, disk_id: int, *, requester: str) -> TaskRow:
+def submit_remove_disk(
+    rt: Runtime, vm_id: str, disk_id: int, *, requester: str, scope: Scope = PLATFORM
+) -> TaskRow:
     def resolve(session: Session, vm: VMRow, provider: ProviderRow) -> dict[str, Any]:
         _require_hot(vm, provider, "supports_hot_add_disk", "remove_disk")
         return {"disk_key": _device(session, VMDiskRow, disk_id, vm, "disk").key}
 
-    return _vm_task(rt, vm_id, TaskKind.VM_DISK_REMOVE, "remove_disk", {}, requester, resolve)
+    kind = TaskKind.VM_DISK_REMOVE
+    return _vm_task(rt, vm_id, kind, "remove_disk", {}, requester, resolve, scope=scope)
 
 
 _SNAPSHOT_OPERATIONS = {
@@ -629,19 +746,20 @@ _SNAPSHOT_OPERATIONS = {
 
 
 def submit_snapshot(
-    rt: Runtime, vm_id: str, kind: TaskKind, name: str, *, requester: str
+    rt: Runtime, vm_id: str, kind: TaskKind, name: str, *, requester: str, scope: Scope = PLATFORM
 ) -> TaskRow:
     """Create, revert to or delete the snapshot called `name`."""
     params = {"snapshot": name}
-    return _vm_task(rt, vm_id, kind, _SNAPSHOT_OPERATIONS[kind], params, requester)
+    operation = _SNAPSHOT_OPERATIONS[kind]
+    return _vm_task(rt, vm_id, kind, operation, params, requester, scope=scope)
 
 
-def list_snapshots(rt: Runtime, vm_id: str) -> list[SnapshotInfo]:
+def list_snapshots(rt: Runtime, vm_id: str, *, scope: Scope = PLATFORM) -> list[SnapshotInfo]:
     """Straight from the provider (snapshots are not in the inventory); 503 with
     Retry-After when the pool cannot be reached."""
     with rt.sessions() as session:
         vm = session.get(VMRow, vm_id)
-        if vm is None:
+        if vm is None or not scope.sees(vm.project_id):
             raise NotFoundError(f"VM {vm_id} not found")
         provider = get_provider(session, vm.provider_id)
         _require(provider, "list_snapshots")
@@ -663,8 +781,10 @@ def submit_clone(
     host_id: str | None,
     datastore_id: str | None,
     requester: str,
+    scope: Scope = PLATFORM,
 ) -> TaskRow:
-    """The source is locked, and so is the new name, as for a create."""
+    """The source is locked, and so is the new name, as for a create. The copy belongs
+    to the source's project."""
 
     def resolve(session: Session, vm: VMRow, provider: ProviderRow) -> dict[str, Any]:
         pid = provider.id
@@ -677,16 +797,24 @@ def submit_clone(
         return {"placement": placement}
 
     params = {"name": name}
-    return _vm_task(rt, vm_id, TaskKind.VM_CLONE, "clone_vm", params, requester, resolve, name)
+    kind = TaskKind.VM_CLONE
+    return _vm_task(rt, vm_id, kind, "clone_vm", params, requester, resolve, name, scope=scope)
 
 
-def submit_template(rt: Runtime, vm_id: str, to_template: bool, *, requester: str) -> TaskRow:
-    if to_template:
-        return _vm_task(rt, vm_id, TaskKind.VM_TEMPLATE, "convert_to_template", {}, requester)
-    return _vm_task(rt, vm_id, TaskKind.VM_UNTEMPLATE, "convert_to_vm", {}, requester)
+def submit_template(
+    rt: Runtime, vm_id: str, to_template: bool, *, requester: str, scope: Scope = PLATFORM
+) -> TaskRow:
+    kind, operation = (
+        (TaskKind.VM_TEMPLATE, "convert_to_template")
+        if to_template
+        else (TaskKind.VM_UNTEMPLATE, "convert_to_vm")
+    )
+    return _vm_task(rt, vm_id, kind, operation, {}, requester, scope=scope)
 
 
-def submit_migrate(rt: Runtime, vm_id: str, host_id: str, *, requester: str) -> TaskRow:
+def submit_migrate(
+    rt: Runtime, vm_id: str, host_id: str, *, requester: str, scope: Scope = PLATFORM
+) -> TaskRow:
     """A running VM needs live migration, a stopped one cold migration."""
 
     def resolve(session: Session, vm: VMRow, provider: ProviderRow) -> dict[str, Any]:
@@ -694,12 +822,14 @@ def submit_migrate(rt: Runtime, vm_id: str, host_id: str, *, requester: str) -> 
             _require_flag(provider, "supports_live_migration", "migrate_vm a running VM")
         return {"host": _native(session, HostRow, host_id, provider.id, "host")}
 
-    return _vm_task(rt, vm_id, TaskKind.VM_MIGRATE, "migrate_vm", {}, requester, resolve)
+    kind = TaskKind.VM_MIGRATE
+    return _vm_task(rt, vm_id, kind, "migrate_vm", {}, requester, resolve, scope=scope)
 
 
-def get_task(session: Session, task_id: str) -> TaskRow:
+def get_task(session: Session, task_id: str, scope: Scope = PLATFORM) -> TaskRow:
+    """A task in `scope`; another project's (or the platform's) is not found."""
     row = session.get(TaskRow, task_id)
-    if row is None:
+    if row is None or not scope.sees(row.project_id):
         raise NotFoundError(f"task {task_id} not found")
     return row
 
@@ -712,10 +842,11 @@ def list_tasks(
     cursor: str | None,
     limit: int,
     parent_id: str | None = None,
+    scope: Scope = PLATFORM,
 ) -> tuple[list[TaskRow], str | None]:
-    """Newest first, keyset-paged like the inventory lists."""
+    """Newest first, keyset-paged like the inventory lists; the tasks of `scope`."""
     columns: list[Any] = [TaskRow.id, TaskRow.created_at]
-    stmt: Select[Any] = select(*columns)
+    stmt: Select[Any] = select(*columns).where(*scope.owned(TaskRow.project_id))
     if state is not None:
         stmt = stmt.where(TaskRow.state == state.value)
     if kind is not None:
@@ -731,10 +862,10 @@ def list_tasks(
     return [rows[i] for i in ids], page.next_cursor
 
 
-def cancel_task(rt: Runtime, task_id: str) -> TaskRow:
+def cancel_task(rt: Runtime, task_id: str, *, scope: Scope = PLATFORM) -> TaskRow:
     """Ask the task to stop; it does so before its next step (a running step finishes)."""
     with rt.sessions.begin() as session:
-        row = get_task(session, task_id)
+        row = get_task(session, task_id, scope)
         if TaskState(row.state).finished:
             raise ConflictError(f"task {task_id} has already {row.state}")
         asked = row.cancel_requested
@@ -746,11 +877,11 @@ def cancel_task(rt: Runtime, task_id: str) -> TaskRow:
     return row
 
 
-def retry_task(rt: Runtime, task_id: str) -> TaskRow:
+def retry_task(rt: Runtime, task_id: str, *, scope: Scope = PLATFORM) -> TaskRow:
     """Run a failed or cancelled task again, as a new workflow with the same op keys, so
     whatever its earlier attempts did is found rather than done twice."""
     with rt.sessions() as session:
-        row = get_task(session, task_id)
+        row = get_task(session, task_id, scope)
         if row.state not in {TaskState.FAILED.value, TaskState.CANCELLED.value}:
             raise ConflictError(f"only a failed or cancelled task can be retried ({row.state})")
         bulk = TaskKind(row.kind).bulk

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from dbos import DBOS
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from tessera.db.rows import PlacementClaimRow, ProviderRow, TaskRow, VMLockRow, VMRow, utcnow
@@ -359,17 +359,32 @@ def _open(rt: Runtime, provider_id: str) -> Provider:
     return open_provider(kind, endpoint)
 
 
-def _record_vm(ctx: StepContext, info: VMInfo) -> str:
-    """Write the VM into the inventory now (not at the watcher's pace); its row id."""
+def _record_vm(ctx: StepContext, info: VMInfo, *, made: bool = False) -> str:
+    """Write the VM into the inventory now (not at the watcher's pace); its row id. A VM
+    the task `made` (a create's, a clone) belongs to the task's project, even when the
+    pool's change feed wrote it first."""
     with ctx.rt.provider_lock(ctx.provider_id), ctx.rt.sessions.begin() as session:
-        requester = _task(session, ctx.task_id).requester
+        task = _task(session, ctx.task_id)
         change = ObjectUpserted(ObjectKind.VM, info)
-        apply_changes(session, ctx.provider_id, [change], actor=requester, task_id=ctx.task_id)
+        apply_changes(
+            session,
+            ctx.provider_id,
+            [change],
+            actor=task.requester,
+            task_id=ctx.task_id,
+            project_id=task.project_id if made else None,
+        )
         row_id = session.scalar(
             select(VMRow.id).where(
                 VMRow.provider_id == ctx.provider_id, VMRow.native_id == info.native_id
             )
         )
+        if made and row_id is not None and task.project_id is not None:
+            session.execute(
+                update(VMRow)
+                .where(VMRow.id == row_id, VMRow.project_id.is_(None))
+                .values(project_id=task.project_id)
+            )
     if row_id is None:
         raise StepFailed("internal", f"VM {info.name} did not reach the inventory")
     return row_id
@@ -390,7 +405,7 @@ def _create(ctx: StepContext) -> None:
         ),
         op_key=ctx.op_key,
     )
-    vm_id = _record_vm(ctx, info)
+    vm_id = _record_vm(ctx, info, made=True)
     with ctx.rt.sessions.begin() as session:
         row = _task(session, ctx.task_id)
         row.params = {**row.params, "vm_native_id": info.native_id}
@@ -513,7 +528,7 @@ def _clone(ctx: StepContext) -> None:
         op_key=ctx.op_key,
         placement=Placement(**ctx.params["placement"]),
     )
-    clone_id = _record_vm(ctx, info)
+    clone_id = _record_vm(ctx, info, made=True)
     with ctx.rt.sessions.begin() as session:
         row = _task(session, ctx.task_id)
         row.result = {**(row.result or {}), "clone_vm_id": clone_id}

@@ -8,7 +8,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from tessera.api.deps import SessionDep
+from tessera.api.deps import ScopeDep, SessionDep
+from tessera.api.guards import GUARDS
 from tessera.api.schemas import ErrorBody, EventPage, EventPublic
 from tessera.db.rows import VMRow
 from tessera.domain.events import Event
@@ -16,7 +17,7 @@ from tessera.errors import NotFoundError
 from tessera.events import queries as events
 from tessera.inventory.queries import MAX_LIMIT
 
-router = APIRouter(prefix="/v1", tags=["events"])
+router = APIRouter(prefix="/v1", tags=["events"], dependencies=GUARDS)
 
 IdFilter = Annotated[str | None, Query(min_length=1, max_length=64)]
 _BAD_INPUT: dict[int | str, dict[str, object]] = {
@@ -83,6 +84,7 @@ def _page(page: events.EventPage) -> EventPage:
 @router.get("/events", response_model=EventPage, responses=_BAD_INPUT)
 def list_events(
     session: SessionDep,
+    scope: ScopeDep,
     flt: FilterDep,
     object_id: IdFilter = None,
     vm_id: Annotated[
@@ -96,9 +98,9 @@ def list_events(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> EventPage:
-    """Newest first."""
+    """Newest first; a project's users see their project's events only."""
     flt = dataclasses.replace(flt, object_id=object_id, vm_id=vm_id)
-    return _page(events.list_events(session, flt, cursor=cursor, limit=limit))
+    return _page(events.list_events(session, flt, cursor=cursor, limit=limit, scope=scope))
 
 
 @router.get(
@@ -110,11 +112,18 @@ def list_events(
     },
 )
 def list_vm_events(
-    vm_id: str, session: SessionDep, flt: FilterDep, cursor: Cursor = None, limit: Limit = 50
+    vm_id: str,
+    session: SessionDep,
+    scope: ScopeDep,
+    flt: FilterDep,
+    cursor: Cursor = None,
+    limit: Limit = 50,
 ) -> EventPage:
     """The VM's history, newest first: its changes and the tasks run on it. A deleted
-    VM's history stays readable."""
-    if session.get(VMRow, vm_id) is None and not events.has_events_of(session, vm_id):
+    VM's history stays readable. Another project's VM is not found."""
+    vm = session.get(VMRow, vm_id)
+    visible = vm is not None and scope.sees(vm.project_id)
+    if not visible and not events.has_events_of(session, vm_id, scope):
         raise NotFoundError(f"VM {vm_id} not found")
     flt = dataclasses.replace(flt, vm_id=vm_id)
-    return _page(events.list_events(session, flt, cursor=cursor, limit=limit))
+    return _page(events.list_events(session, flt, cursor=cursor, limit=limit, scope=scope))

@@ -8,7 +8,9 @@ from typing import Literal
 
 from fastapi import APIRouter, Request, Response, status
 
+from tessera.api.audit import LOGIN_USER
 from tessera.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from tessera.api.guards import GUARDS
 from tessera.api.schemas import (
     DomainCreate,
     DomainPublic,
@@ -20,7 +22,9 @@ from tessera.api.schemas import (
     PrincipalPublic,
     ProjectCreate,
     ProjectPublic,
+    ProjectUsage,
     Quota,
+    QuotaUsagePublic,
     RoleAssign,
     TokenCreate,
     TokenIssued,
@@ -34,7 +38,7 @@ from tessera.identity import service
 from tessera.identity.model import Principal, Role
 from tessera.identity.tokens import TokenCache
 
-router = APIRouter(prefix="/v1", tags=["identity"])
+router = APIRouter(prefix="/v1", tags=["identity"], dependencies=GUARDS)
 
 _404: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorBody, "description": "No such object, or not one of yours."},
@@ -53,6 +57,7 @@ def _principal(p: Principal) -> PrincipalPublic:
         is_admin=p.is_admin,
         project_id=p.project_id,
         role=p.role.value if p.role else None,
+        token_id=p.token_id,
     )
 
 
@@ -94,11 +99,13 @@ def _user(row: UserRow) -> UserPublic:
         401: {"model": ErrorBody, "description": "Wrong user name or password."},
         403: {"model": ErrorBody, "description": "No role in the project asked for."},
         429: {"model": ErrorBody, "description": "Too many attempts, or account locked."},
+        503: {"model": ErrorBody, "description": "The user directory (LDAP) is unreachable."},
     },
 )
 def login(body: LoginRequest, rt: RuntimeDep, request: Request) -> LoginResult:
     """A short-lived session token for a user name and password (the portal's login)."""
     source = request.client.host if request.client else "unknown"
+    setattr(request.state, LOGIN_USER, body.user)  # the audit names who tried, not how
     request.app.state.login_throttle.check(source)
     opened = service.login(
         rt,
@@ -107,6 +114,7 @@ def login(body: LoginRequest, rt: RuntimeDep, request: Request) -> LoginResult:
         password=body.password.get_secret_value(),
         project=body.project,
     )
+    request.state.principal = opened.principal
     return LoginResult(
         token=opened.token, expires_at=opened.expires_at, principal=_principal(opened.principal)
     )
@@ -204,6 +212,7 @@ def create_user(body: UserCreate, rt: RuntimeDep) -> UserPublic:
         display_name=body.display_name,
         email=body.email,
         is_admin=body.is_admin,
+        source=body.source,
     )
     return _user(row)
 
@@ -301,6 +310,25 @@ def remove_grant(
 @router.get("/projects/{project_id}/quota", response_model=Quota, responses=_404)
 def show_quota(project_id: str, principal: PrincipalDep, session: SessionDep) -> Quota:
     return Quota(**service.get_quota(session, principal, project_id))
+
+
+@router.get("/projects/{project_id}/usage", response_model=ProjectUsage, responses=_404)
+def show_usage(project_id: str, principal: PrincipalDep, session: SessionDep) -> ProjectUsage:
+    """Per quota: the limit, what the project's VMs use, what its unfinished tasks have
+    reserved, and what is free. Snapshots count those Tessera made; floating IPs are 0."""
+    return ProjectUsage(
+        project_id=project_id,
+        quotas=[
+            QuotaUsagePublic(
+                quota=u.quota,
+                limit=u.limit,
+                in_use=u.in_use,
+                reserved=u.reserved,
+                free=u.free,
+            )
+            for u in service.get_usage(session, principal, project_id)
+        ],
+    )
 
 
 @router.put("/projects/{project_id}/quota", response_model=Quota, responses=_404)

@@ -1,4 +1,5 @@
-"""Read-only inventory: VMs, hosts, clusters, datastores, networks.
+"""The inventory: VMs, hosts, clusters, datastores, networks (read-only), and which
+project owns a VM.
 
 The handlers are async and query on the event loop: each query is bounded (an indexed
 keyset page of at most 1,000 rows, about a millisecond at 50 per page), and skipping the
@@ -12,7 +13,8 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Query, Response
 
-from tessera.api.deps import SessionDep
+from tessera.api.deps import PrincipalDep, RuntimeDep, ScopeDep, SessionDep
+from tessera.api.guards import GUARDS
 from tessera.api.schemas import (
     ClusterPage,
     DatastorePage,
@@ -21,12 +23,14 @@ from tessera.api.schemas import (
     NetworkPage,
     VMDetail,
     VMPage,
+    VMProjectAssign,
 )
 from tessera.db.rows import ClusterRow, DatastoreRow, HostRow, NetworkRow
 from tessera.domain.inventory import PowerState
-from tessera.inventory import queries
+from tessera.identity.scope import pool_grants
+from tessera.inventory import ownership, queries
 
-router = APIRouter(prefix="/v1", tags=["inventory"])
+router = APIRouter(prefix="/v1", tags=["inventory"], dependencies=GUARDS)
 
 Limit = Annotated[int, Query(ge=1, le=queries.MAX_LIMIT, description="Page size.")]
 Cursor = Annotated[
@@ -56,6 +60,7 @@ def _page(page: queries.Page) -> Response:
 )
 async def list_vms(
     session: SessionDep,
+    scope: ScopeDep,
     provider_id: IdFilter = None,
     power_state: PowerState | None = None,
     name: NameFilter = None,
@@ -88,6 +93,7 @@ async def list_vms(
         cursor=cursor,
         limit=limit,
         fields=fields.split(",") if fields else queries.DEFAULT_VM_FIELDS,
+        scope=scope,
     )
     return _page(page)
 
@@ -97,19 +103,37 @@ async def list_vms(
     response_model=VMDetail,
     responses={404: {"model": ErrorBody, "description": "No such VM."}},
 )
-async def show_vm(vm_id: str, session: SessionDep) -> Response:
-    return _json(queries.get_vm(session, vm_id))
+async def show_vm(vm_id: str, session: SessionDep, scope: ScopeDep) -> Response:
+    return _json(queries.get_vm(session, vm_id, scope))
+
+
+@router.put(
+    "/vms/{vm_id}/project",
+    response_model=VMDetail,
+    responses={404: {"model": ErrorBody, "description": "No such VM or project."}},
+)
+def adopt_vm(
+    vm_id: str, body: VMProjectAssign, rt: RuntimeDep, principal: PrincipalDep
+) -> Response:
+    """Give a VM to a project (adopt one a sync discovered, or move one), or back to the
+    platform with null: the project's users then see and manage it. Nothing on the pool
+    changes."""
+    ownership.assign_project(rt, vm_id, body.project_id, actor=principal.user_name)
+    with rt.sessions() as session:
+        return _json(queries.get_vm(session, vm_id))
 
 
 def _simple_list(table: Any, page_model: type[Any], path: str) -> None:
     async def handler(
         session: SessionDep,
+        scope: ScopeDep,
         provider_id: IdFilter = None,
         name: NameFilter = None,
         sort: Annotated[str, Query(pattern=r"^-?name$")] = "name",
         cursor: Cursor = None,
         limit: Limit = 50,
     ) -> Response:
+        """Of the pools (and networks) the caller's project is granted; all for an admin."""
         return _page(
             queries.list_simple(
                 session,
@@ -119,6 +143,7 @@ def _simple_list(table: Any, page_model: type[Any], path: str) -> None:
                 sort=sort,
                 cursor=cursor,
                 limit=limit,
+                grants=pool_grants(session, scope),
             )
         )
 

@@ -7,7 +7,8 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Response, status
 
-from tessera.api.deps import RuntimeDep, SessionDep
+from tessera.api.deps import RuntimeDep, ScopeDep, SessionDep
+from tessera.api.guards import GUARDS
 from tessera.api.schemas import (
     ErrorBody,
     PlacementDecision,
@@ -19,7 +20,7 @@ from tessera.scheduler import service
 from tessera.scheduler.model import Candidate, GroupPolicy, Strategy
 from tessera.scheduler.scheduler import Decision
 
-router = APIRouter(prefix="/v1", tags=["placement"])
+router = APIRouter(prefix="/v1", tags=["placement"], dependencies=GUARDS)
 
 _GROUP_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No such placement group or VM."},
@@ -90,8 +91,11 @@ def _decision(decision: Decision) -> dict[str, Any]:
         }
     },
 )
-def placement_dry_run(body: PlacementDryRun, session: SessionDep, rt: RuntimeDep) -> Response:
-    """Where a VM would go now and why every other candidate would not; nothing changes."""
+def placement_dry_run(
+    body: PlacementDryRun, session: SessionDep, rt: RuntimeDep, scope: ScopeDep
+) -> Response:
+    """Where a VM would go now and why every other candidate would not; nothing changes.
+    A project's users are shown the candidates of the pools granted to them only."""
     spec = service.PlacementSpec(
         vcpus=body.vcpus,
         memory_mib=body.memory_mib,
@@ -107,7 +111,7 @@ def placement_dry_run(body: PlacementDryRun, session: SessionDep, rt: RuntimeDep
         disk_allocation_ratio=body.disk_allocation_ratio,
         exclude=tuple(body.exclude),
     )
-    return decision_response(service.dry_run(session, rt.settings, spec))
+    return decision_response(service.dry_run(session, rt.settings, spec, scope=scope))
 
 
 def _group(view: service.GroupView) -> PlacementGroupPublic:
@@ -121,8 +125,8 @@ def _group(view: service.GroupView) -> PlacementGroupPublic:
 
 
 @router.get("/placement-groups", response_model=list[PlacementGroupPublic])
-def list_placement_groups(session: SessionDep) -> list[PlacementGroupPublic]:
-    return [_group(view) for view in service.list_groups(session)]
+def list_placement_groups(session: SessionDep, scope: ScopeDep) -> list[PlacementGroupPublic]:
+    return [_group(view) for view in service.list_groups(session, scope)]
 
 
 @router.post(
@@ -131,16 +135,22 @@ def list_placement_groups(session: SessionDep) -> list[PlacementGroupPublic]:
     response_model=PlacementGroupPublic,
     responses={409: {"model": ErrorBody, "description": "The name is taken."}},
 )
-def create_placement_group(body: PlacementGroupCreate, rt: RuntimeDep) -> PlacementGroupPublic:
-    return _group(service.create_group(rt, body.name, GroupPolicy(body.policy)))
+def create_placement_group(
+    body: PlacementGroupCreate, rt: RuntimeDep, scope: ScopeDep
+) -> PlacementGroupPublic:
+    """A group of the caller's project."""
+    policy = GroupPolicy(body.policy)
+    return _group(service.create_group(rt, body.name, policy, project_id=scope.project_id))
 
 
 @router.get(
     "/placement-groups/{group_id}", response_model=PlacementGroupPublic, responses=_GROUP_ERRORS
 )
-def show_placement_group(group_id: str, session: SessionDep) -> PlacementGroupPublic:
+def show_placement_group(
+    group_id: str, session: SessionDep, scope: ScopeDep
+) -> PlacementGroupPublic:
     """One group, by id or name."""
-    return _group(service.get_group(session, group_id))
+    return _group(service.get_group(session, group_id, scope))
 
 
 @router.delete(
@@ -148,9 +158,9 @@ def show_placement_group(group_id: str, session: SessionDep) -> PlacementGroupPu
     status_code=status.HTTP_204_NO_CONTENT,
     responses=_GROUP_ERRORS,
 )
-def delete_placement_group(group_id: str, rt: RuntimeDep) -> Response:
+def delete_placement_group(group_id: str, rt: RuntimeDep, scope: ScopeDep) -> Response:
     """Forget a group; its VMs are not touched."""
-    service.delete_group(rt, group_id)
+    service.delete_group(rt, group_id, scope=scope)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -159,9 +169,11 @@ def delete_placement_group(group_id: str, rt: RuntimeDep) -> Response:
     response_model=PlacementGroupPublic,
     responses=_GROUP_ERRORS,
 )
-def add_placement_group_member(group_id: str, vm_id: str, rt: RuntimeDep) -> PlacementGroupPublic:
+def add_placement_group_member(
+    group_id: str, vm_id: str, rt: RuntimeDep, scope: ScopeDep
+) -> PlacementGroupPublic:
     """Put a VM in the group (again is fine); it constrains the next placements."""
-    return _group(service.add_member(rt, group_id, vm_id))
+    return _group(service.add_member(rt, group_id, vm_id, scope=scope))
 
 
 @router.delete(
@@ -169,6 +181,8 @@ def add_placement_group_member(group_id: str, vm_id: str, rt: RuntimeDep) -> Pla
     status_code=status.HTTP_204_NO_CONTENT,
     responses=_GROUP_ERRORS,
 )
-def remove_placement_group_member(group_id: str, vm_id: str, rt: RuntimeDep) -> Response:
-    service.remove_member(rt, group_id, vm_id)
+def remove_placement_group_member(
+    group_id: str, vm_id: str, rt: RuntimeDep, scope: ScopeDep
+) -> Response:
+    service.remove_member(rt, group_id, vm_id, scope=scope)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

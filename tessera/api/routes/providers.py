@@ -8,23 +8,27 @@ from fastapi import APIRouter, Request, Response, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from tessera.api.deps import PrincipalDep, RuntimeDep, SessionDep
+from tessera.api.deps import PrincipalDep, RuntimeDep, ScopeDep, SessionDep
+from tessera.api.guards import GUARDS
 from tessera.api.routes.tasks import to_public as task_public
 from tessera.api.schemas import ErrorBody, ProviderCreate, ProviderKind, ProviderPublic, TaskPublic
 from tessera.db.rows import ProviderRow, RegionRow, ZoneRow
+from tessera.identity.scope import pool_grants
 from tessera.inventory import pools
 from tessera.providers import capability_matrix, driver_class
 from tessera.tasks import service
 
-router = APIRouter(prefix="/v1/providers", tags=["providers"])
-kinds_router = APIRouter(prefix="/v1/provider-kinds", tags=["providers"])
+router = APIRouter(prefix="/v1/providers", tags=["providers"], dependencies=GUARDS)
+kinds_router = APIRouter(prefix="/v1/provider-kinds", tags=["providers"], dependencies=GUARDS)
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorBody, "description": "No such provider."},
 }
 
 
-def to_public(session: Session, row: ProviderRow) -> ProviderPublic:
+def to_public(session: Session, row: ProviderRow, *, full: bool = True) -> ProviderPublic:
+    """The pool as shown to a platform admin (`full`), or the reduced view of a project's
+    users: without how the platform reaches it (see ProviderPublic)."""
     region, zone = session.execute(
         select(RegionRow.name, ZoneRow.name)
         .join(ZoneRow, ZoneRow.region_id == RegionRow.id)
@@ -40,15 +44,16 @@ def to_public(session: Session, row: ProviderRow) -> ProviderPublic:
         id=row.id,
         name=row.name,
         kind=row.kind,
-        url=row.url,
-        username=row.username,
-        verify_tls=row.verify_tls,
+        url=row.url if full else None,
+        username=row.username if full else None,
+        verify_tls=row.verify_tls if full else None,
         region=region,
         zone=zone,
+        zone_id=row.zone_id,
         status=row.status,  # type: ignore[arg-type]
-        status_message=row.status_message,
-        product=row.product,
-        version=row.version,
+        status_message=row.status_message if full else None,
+        product=row.product if full else None,
+        version=row.version if full else None,
         capabilities=driver_class(row.kind).capabilities.as_dict(),
         created_at=row.created_at,
         last_sync_at=row.last_sync_at,
@@ -59,8 +64,11 @@ def to_public(session: Session, row: ProviderRow) -> ProviderPublic:
 
 
 @router.get("", response_model=list[ProviderPublic])
-def list_providers(session: SessionDep) -> list[ProviderPublic]:
-    return [to_public(session, row) for row in pools.list_providers(session)]
+def list_providers(session: SessionDep, scope: ScopeDep) -> list[ProviderPublic]:
+    """Every pool for a platform admin; for a project, the pools granted to it."""
+    grants = pool_grants(session, scope)
+    full = scope.unrestricted
+    return [to_public(session, row, full=full) for row in pools.list_providers(session, grants)]
 
 
 @router.post(
@@ -92,8 +100,9 @@ def add_provider(body: ProviderCreate, rt: RuntimeDep, request: Request) -> Prov
 
 
 @router.get("/{provider_id}", response_model=ProviderPublic, responses=_ERRORS)
-def show_provider(provider_id: str, session: SessionDep) -> ProviderPublic:
-    return to_public(session, pools.get_provider(session, provider_id))
+def show_provider(provider_id: str, session: SessionDep, scope: ScopeDep) -> ProviderPublic:
+    row = pools.get_provider(session, provider_id, pool_grants(session, scope))
+    return to_public(session, row, full=scope.unrestricted)
 
 
 @router.delete("/{provider_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_ERRORS)

@@ -6,14 +6,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from tessera.api.deps import RuntimeDep, SessionDep
-from tessera.api.schemas import ErrorBody, TaskError, TaskPage, TaskPublic, TaskStep
+from tessera.api.deps import RuntimeDep, ScopeDep, SessionDep
+from tessera.api.guards import GUARDS
+from tessera.api.schemas import (
+    ErrorBody,
+    QuotaExceededBody,
+    TaskError,
+    TaskPage,
+    TaskPublic,
+    TaskStep,
+)
 from tessera.db.rows import TaskRow
 from tessera.domain.tasks import TaskKind, TaskState
 from tessera.inventory import queries
 from tessera.tasks import service
 
-router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"], dependencies=GUARDS)
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorBody, "description": "No such task."},
@@ -40,6 +48,7 @@ def to_public(row: TaskRow) -> TaskPublic:
         attempt=row.attempt,
         executor_id=row.executor_id,
         parent_id=row.parent_id,
+        project_id=row.project_id,
         created_at=row.created_at,
         updated_at=row.updated_at,
         started_at=row.started_at,
@@ -54,6 +63,7 @@ def to_public(row: TaskRow) -> TaskPublic:
 )
 def list_tasks(
     session: SessionDep,
+    scope: ScopeDep,
     state: TaskState | None = None,
     kind: TaskKind | None = None,
     parent_id: Annotated[
@@ -62,16 +72,22 @@ def list_tasks(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     limit: Annotated[int, Query(ge=1, le=queries.MAX_LIMIT)] = 50,
 ) -> TaskPage:
-    """Newest first."""
+    """Newest first; a project's users see their project's tasks only."""
     rows, next_cursor = service.list_tasks(
-        session, state=state, kind=kind, parent_id=parent_id, cursor=cursor, limit=limit
+        session,
+        state=state,
+        kind=kind,
+        parent_id=parent_id,
+        cursor=cursor,
+        limit=limit,
+        scope=scope,
     )
     return TaskPage(items=[to_public(row) for row in rows], next_cursor=next_cursor)
 
 
 @router.get("/{task_id}", response_model=TaskPublic, responses=_ERRORS)
-def show_task(task_id: str, session: SessionDep) -> TaskPublic:
-    return to_public(service.get_task(session, task_id))
+def show_task(task_id: str, session: SessionDep, scope: ScopeDep) -> TaskPublic:
+    return to_public(service.get_task(session, task_id, scope))
 
 
 @router.post(
@@ -80,9 +96,9 @@ def show_task(task_id: str, session: SessionDep) -> TaskPublic:
     response_model=TaskPublic,
     responses={**_ERRORS, 409: {"model": ErrorBody, "description": "Already finished."}},
 )
-def cancel_task(task_id: str, rt: RuntimeDep) -> TaskPublic:
+def cancel_task(task_id: str, rt: RuntimeDep, scope: ScopeDep) -> TaskPublic:
     """Ask the task to stop before its next step; a create removes the VM it made."""
-    return to_public(service.cancel_task(rt, task_id))
+    return to_public(service.cancel_task(rt, task_id, scope=scope))
 
 
 @router.post(
@@ -91,9 +107,14 @@ def cancel_task(task_id: str, rt: RuntimeDep) -> TaskPublic:
     response_model=TaskPublic,
     responses={
         **_ERRORS,
+        403: {
+            "model": QuotaExceededBody,
+            "description": "Role refused, or the retry would take the project past a quota "
+            "(`quota_exceeded`): a retried create, resize, disk or snapshot reserves again.",
+        },
         409: {"model": ErrorBody, "description": "Not failed/cancelled, or the VM is locked."},
     },
 )
-def retry_task(task_id: str, rt: RuntimeDep) -> TaskPublic:
+def retry_task(task_id: str, rt: RuntimeDep, scope: ScopeDep) -> TaskPublic:
     """Run a failed or cancelled task again; finished steps are found, not redone."""
-    return to_public(service.retry_task(rt, task_id))
+    return to_public(service.retry_task(rt, task_id, scope=scope))
