@@ -124,9 +124,9 @@ def test_a_claim_counts_until_its_task_ends_however_it_ends(
     probe = {"name": "probe", "cpus": 1, "memory_mib": 16, "disks": [{"size_gib": 1}]}
     before, free_before = _kvm_host(api, probe)
 
-    # The lab guests ignore ACPI: this stop holds the pool's one task slot for 4 s, so
-    # the creates behind it stay queued while we look.
-    slow_stop = {"action": "stop", "graceful_timeout_s": 4}
+    # The lab guests ignore ACPI: this stop holds the pool's one task slot for 15 s (long
+    # enough on a loaded CI machine), so the creates behind it stay queued while we look.
+    slow_stop = {"action": "stop", "graceful_timeout_s": 15}
     stop_id = submitted(api.post(f"/v1/vms/{running['id']}/power", json=slow_stop))
     made = {"cpus": 1, "memory_mib": 96, "disks": [{"size_gib": 1}]}
     ok_id = submitted(api.post("/v1/vms", json={**made, "name": "claim-ok"}))
