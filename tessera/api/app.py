@@ -15,6 +15,7 @@ from tessera import __version__
 from tessera.api.audit import AuditMiddleware
 from tessera.api.deps import authorize
 from tessera.api.errors import install_error_handlers
+from tessera.api.guards import reject_nul_characters
 from tessera.api.routes import (
     audit,
     bulk,
@@ -128,5 +129,9 @@ def create_app(
         events.router,
         audit.router,
     ):
-        app.include_router(router, dependencies=[Depends(authorize)], responses=common_errors)
+        app.include_router(
+            router,
+            dependencies=[Depends(authorize), Depends(reject_nul_characters)],
+            responses=common_errors,
+        )
     return app

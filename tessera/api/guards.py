@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Request
 
 from tessera.errors import InvalidInputError
 
@@ -28,7 +28,7 @@ def _has_nul(value: Any) -> bool:
 
 
 async def reject_nul_characters(request: Request) -> None:
-    """A router dependency: 422 for a NUL in the path, the query or a JSON body."""
+    """Applied to every router by the app: 422 for a NUL in the path, the query or a JSON body."""
     if _NUL in request.scope["path"]:
         raise InvalidInputError("the path contains a NUL character")
     for name, value in request.query_params.multi_items():
@@ -47,7 +47,3 @@ async def reject_nul_characters(request: Request) -> None:
         return
     if _has_nul(body):
         raise InvalidInputError("the body contains a NUL character in a string")
-
-
-GUARDS = (Depends(reject_nul_characters),)
-"""Every router's `dependencies`."""

@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from tessera.api.deps import PrincipalDep, RuntimeDep, ScopeDep, SessionDep
-from tessera.api.guards import GUARDS
 from tessera.api.routes.tasks import to_public
 from tessera.api.schemas import (
     BulkPowerAction,
@@ -32,7 +31,7 @@ from tessera.identity.scope import Scope
 from tessera.inventory import queries, tags
 from tessera.tasks import bulk
 
-router = APIRouter(prefix="/v1", tags=["bulk"], dependencies=GUARDS)
+router = APIRouter(prefix="/v1", tags=["bulk"])
 
 
 def _request(

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Request, Response, status
 
 from tessera.api.audit import LOGIN_USER
 from tessera.api.deps import PrincipalDep, RuntimeDep, SessionDep
-from tessera.api.guards import GUARDS
 from tessera.api.schemas import (
     DomainCreate,
     DomainPublic,
@@ -38,7 +37,7 @@ from tessera.identity import service
 from tessera.identity.model import Principal, Role
 from tessera.identity.tokens import TokenCache
 
-router = APIRouter(prefix="/v1", tags=["identity"], dependencies=GUARDS)
+router = APIRouter(prefix="/v1", tags=["identity"])
 
 _404: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorBody, "description": "No such object, or not one of yours."},

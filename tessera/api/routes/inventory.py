@@ -14,7 +14,6 @@ import orjson
 from fastapi import APIRouter, Query, Response
 
 from tessera.api.deps import PrincipalDep, RuntimeDep, ScopeDep, SessionDep
-from tessera.api.guards import GUARDS
 from tessera.api.schemas import (
     ClusterPage,
     DatastorePage,
@@ -30,7 +29,7 @@ from tessera.domain.inventory import PowerState
 from tessera.identity.scope import pool_grants
 from tessera.inventory import ownership, queries
 
-router = APIRouter(prefix="/v1", tags=["inventory"], dependencies=GUARDS)
+router = APIRouter(prefix="/v1", tags=["inventory"])
 
 Limit = Annotated[int, Query(ge=1, le=queries.MAX_LIMIT, description="Page size.")]
 Cursor = Annotated[

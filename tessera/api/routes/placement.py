@@ -8,7 +8,6 @@ import orjson
 from fastapi import APIRouter, Response, status
 
 from tessera.api.deps import RuntimeDep, ScopeDep, SessionDep
-from tessera.api.guards import GUARDS
 from tessera.api.schemas import (
     ErrorBody,
     PlacementDecision,
@@ -20,7 +19,7 @@ from tessera.scheduler import service
 from tessera.scheduler.model import Candidate, GroupPolicy, Strategy
 from tessera.scheduler.scheduler import Decision
 
-router = APIRouter(prefix="/v1", tags=["placement"], dependencies=GUARDS)
+router = APIRouter(prefix="/v1", tags=["placement"])
 
 _GROUP_ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No such placement group or VM."},

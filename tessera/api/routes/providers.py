@@ -9,7 +9,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from tessera.api.deps import PrincipalDep, RuntimeDep, ScopeDep, SessionDep
-from tessera.api.guards import GUARDS
 from tessera.api.routes.tasks import to_public as task_public
 from tessera.api.schemas import ErrorBody, ProviderCreate, ProviderKind, ProviderPublic, TaskPublic
 from tessera.db.rows import ProviderRow, RegionRow, ZoneRow
@@ -18,8 +17,8 @@ from tessera.inventory import pools
 from tessera.providers import capability_matrix, driver_class
 from tessera.tasks import service
 
-router = APIRouter(prefix="/v1/providers", tags=["providers"], dependencies=GUARDS)
-kinds_router = APIRouter(prefix="/v1/provider-kinds", tags=["providers"], dependencies=GUARDS)
+router = APIRouter(prefix="/v1/providers", tags=["providers"])
+kinds_router = APIRouter(prefix="/v1/provider-kinds", tags=["providers"])
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorBody, "description": "No such provider."},

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 
 from tessera.api.deps import RuntimeDep, ScopeDep, SessionDep
-from tessera.api.guards import GUARDS
 from tessera.api.schemas import (
     ErrorBody,
     QuotaExceededBody,
@@ -21,7 +20,7 @@ from tessera.domain.tasks import TaskKind, TaskState
 from tessera.inventory import queries
 from tessera.tasks import service
 
-router = APIRouter(prefix="/v1/tasks", tags=["tasks"], dependencies=GUARDS)
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorBody, "description": "No such task."},
