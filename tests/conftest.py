@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.fixtures.kvm",
     "tests.fixtures.netfault",
     "tests.fixtures.ldap",
+    "tests.fixtures.canary",
 ]
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -41,6 +42,12 @@ def _postgres_database() -> Iterator[str]:
     try:
         yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
     finally:
+        from tests.fixtures.canary import scan_postgres
+
+        database = sa.create_engine(POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
+        with database.connect() as conn:
+            scan_postgres(conn)
+        database.dispose()
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -103,7 +102,7 @@ def lab_up(spec: LabSpec, lab_dir: Path) -> LabState:
                     clusters=spec.clusters,
                     hosts_per_cluster=spec.hosts_per_cluster,
                     vms=spec.vms,
-                    password=secrets.token_urlsafe(12),
+                    password=vcsim.lab_password(),
                 ),
                 lab_dir / f"vcenter-{index + 1}",
             )

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import ssl
@@ -39,6 +40,12 @@ class VcsimError(LabError):
     """The lab vCenter could not be built or did not come up."""
 
 
+def lab_password() -> str:
+    """A lab vCenter's password: `TESSERA_LAB_PASSWORD` when set (the test suite plants a
+    known canary there and searches the run's output for it), else a fresh random one."""
+    return os.environ.get("TESSERA_LAB_PASSWORD") or secrets.token_urlsafe(12)
+
+
 @dataclass(frozen=True, slots=True)
 class VcsimSpec:
     """Inventory size and access of one lab vCenter; defaults make a small lab."""
@@ -55,7 +62,7 @@ class VcsimSpec:
     standard_portgroups: int = 1
     standard_vlan_base: int = 200
     username: str = "admin@vsphere.local"
-    password: str = field(default="lab-password", repr=False)
+    password: str = field(default_factory=lab_password, repr=False)
     tls: bool = True
     listen: str = "127.0.0.1:0"
     # Empty: each start picks a random one, so one spec can start several instances.

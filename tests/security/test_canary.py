@@ -14,14 +14,15 @@ from tessera.api.app import create_app
 from tessera.config import Settings
 from tessera.lab.vcsim import RunningVcsim, VcsimSpec, start_vcsim
 from tessera.runtime import ensure_admin_token
+from tests.fixtures.canary import CANARY_VCENTER_PASSWORD
 from tests.tasks.helpers import submitted, wait_task
 
-CANARY_PASSWORD = "Canary-Pw-5f2e9c71"
+CANARY_PASSWORD = CANARY_VCENTER_PASSWORD
 
 
 @pytest.fixture
 def canary_vcenter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningVcsim]:
-    lab = start_vcsim(VcsimSpec(vms=6, password=CANARY_PASSWORD), tmp_path_factory.mktemp("canary"))
+    lab = start_vcsim(VcsimSpec(vms=6), tmp_path_factory.mktemp("canary"))
     yield lab
     lab.stop()
 
