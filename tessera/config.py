@@ -6,6 +6,7 @@ import hashlib
 import socket
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -104,6 +105,17 @@ class Settings(BaseSettings):
         default=None, description="CA certificates for ldaps://; default: the system's."
     )
     ldap_timeout_s: int = Field(default=5, ge=1, le=60, description="Per directory call.")
+    network_node: Literal["local"] = Field(
+        default="local",
+        description="Where routers run: 'local', the control-plane machine itself.",
+    )
+    network_node_ovsdb: str = Field(
+        default="unix:/run/openvswitch/db.sock",
+        description="The network node's Open vSwitch database (its bridges carry routers).",
+    )
+    network_node_netns: str | None = Field(
+        default=None, description="The namespace that switch runs in; unset: the node's own."
+    )
 
     @model_validator(mode="after")
     def _ldap_finds_users(self) -> Settings:

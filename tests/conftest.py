@@ -20,6 +20,7 @@ pytest_plugins = [
     "tests.fixtures.netfault",
     "tests.fixtures.ldap",
     "tests.fixtures.canary",
+    "tests.fixtures.netns",
 ]
 
 POSTGRES_ADMIN_URL = os.environ.get(

@@ -16,18 +16,27 @@ from tessera.api.audit import AuditMiddleware
 from tessera.api.deps import authorize
 from tessera.api.errors import install_error_handlers
 from tessera.api.guards import reject_nul_characters
+from tessera.api.portal import install_portal
 from tessera.api.routes import (
+    adoption,
     audit,
     bulk,
     events,
     identity,
+    interconnects,
     inventory,
+    migrations,
+    networks,
+    objects,
+    overview,
     placement,
     providers,
+    routing,
+    stream,
     tasks,
     vm_actions,
 )
-from tessera.api.schemas import ErrorBody
+from tessera.api.schemas import error_response
 from tessera.config import Settings
 from tessera.identity.service import LoginThrottle, bootstrap
 from tessera.identity.tokens import TokenCache
@@ -112,26 +121,35 @@ def create_app(
         return {"status": "ok", "version": __version__}
 
     common_errors: dict[int | str, dict[str, Any]] = {
-        400: {"model": ErrorBody, "description": "The body could not be parsed."},
-        401: {"model": ErrorBody, "description": "Missing or invalid bearer token."},
-        403: {"model": ErrorBody, "description": "The caller's role does not allow it."},
-        422: {"model": ErrorBody, "description": "Invalid input; `message` says what."},
+        400: error_response("The body could not be parsed."),
+        401: error_response("Missing or invalid bearer token."),
+        403: error_response("The caller's role does not allow it."),
+        422: error_response("Invalid input; `message` says what."),
     }
     for router in (
         identity.router,
         providers.router,
         providers.kinds_router,
+        adoption.router,  # before inventory.router, whose /v1/vms/{vm_id} would take it
         inventory.router,
+        objects.router,
+        overview.router,
         placement.router,
         bulk.router,
         vm_actions.router,
+        stream.router,  # before tasks.router, whose /v1/tasks/{task_id} would take it
         tasks.router,
         events.router,
         audit.router,
+        networks.router,
+        routing.router,
+        interconnects.router,
+        migrations.router,
     ):
         app.include_router(
             router,
             dependencies=[Depends(authorize), Depends(reject_nul_characters)],
             responses=common_errors,
         )
+    install_portal(app)  # last: the portal answers the GETs no API route does
     return app

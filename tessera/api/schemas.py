@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from tessera.domain.inventory import PowerState
 from tessera.domain.tasks import PowerAction, TaskKind, TaskState
@@ -71,6 +71,26 @@ class ProviderPublic(BaseModel):
     inventory_age_s: float | None = Field(
         description="Seconds since the inventory was last read successfully."
     )
+    network_settings: ProviderNetworkSettings | None = Field(
+        default=None, description="Platform admins only: where Tessera reaches its switch."
+    )
+
+
+class ProviderNetworkSettings(BaseModel):
+    """A KVM pool's network settings (tessera.network.poolsettings says what each is)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ovsdb: str | None = Field(
+        default=None,
+        max_length=300,
+        description="Its Open vSwitch database: unix:/path/db.sock or tcp:<host>:<port>.",
+    )
+    netns: str | None = Field(
+        default=None, max_length=64, description="Its namespace here (a lab host): VXLAN."
+    )
+    vxlan_local_ip: str | None = Field(default=None, max_length=64)
+    vxlan_group: str | None = Field(default=None, max_length=64)
 
 
 class ProviderKind(BaseModel):
@@ -83,6 +103,14 @@ class ClusterPublic(BaseModel):
     provider_id: str
     name: str
     datacenter: str | None
+    provider_name: str = Field(description="Its pool's name.")
+    host_count: int
+    cpu_cores: int = Field(description="Physical cores of its hosts.")
+    cpu_ghz: float = Field(description="Cores times clock of its hosts.")
+    memory_mib: int = Field(description="Memory of its hosts.")
+    vcpus_used: int = Field(description="vCPUs of the VMs on its hosts (templates aside).")
+    memory_mib_used: int = Field(description="Memory of the VMs on its hosts.")
+    vm_count: int = Field(description="The caller's VMs on its hosts (every VM: an admin).")
 
 
 class HostPublic(BaseModel):
@@ -96,6 +124,15 @@ class HostPublic(BaseModel):
     in_maintenance: bool
     connected: bool
     hypervisor: str
+    provider_name: str = Field(description="Its pool's name.")
+    cluster_name: str | None
+    state: Literal["connected", "maintenance", "disconnected"] = Field(
+        description="disconnected before maintenance: a lost host's flag is stale."
+    )
+    cpu_ghz: float = Field(description="Cores times clock.")
+    vcpus_used: int = Field(description="vCPUs of the VMs on it, powered on or off.")
+    memory_mib_used: int = Field(description="Memory of the VMs on it, powered on or off.")
+    vm_count: int = Field(description="The caller's VMs on it (every VM: an admin).")
 
 
 class DatastorePublic(BaseModel):
@@ -105,6 +142,12 @@ class DatastorePublic(BaseModel):
     kind: str
     capacity_bytes: int
     free_bytes: int
+    provider_name: str = Field(description="Its pool's name.")
+    used_bytes: int
+    host_count: int = Field(
+        description="Hosts of its pool: the inventory does not record mounts, so every "
+        "host of the pool counts (exact for a one-host KVM pool), as the scheduler assumes."
+    )
 
 
 class NetworkPublic(BaseModel):
@@ -113,6 +156,11 @@ class NetworkPublic(BaseModel):
     name: str
     kind: str
     vlan_id: int | None
+    provider_name: str = Field(description="Its pool's name.")
+    host_count: int = Field(
+        description="Hosts of its pool: the inventory does not record which hosts see "
+        "a network, so every host of the pool counts, as the scheduler assumes."
+    )
 
 
 class DiskPublic(BaseModel):
@@ -396,10 +444,27 @@ class DiskCreate(BaseModel):
 
 
 class NicCreate(BaseModel):
+    """A NIC on a network of the VM's pool, on a Tessera segment realised there (a port
+    is made for it), or on an unbound port of the caller's project (its MAC is used)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    network_id: str = Field(min_length=1, max_length=64)
+    network_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="A network of the VM's pool (GET /v1/networks) or a segment's id.",
+    )
+    port_id: str | None = Field(default=None, min_length=1, max_length=64)
     mac: str | None = Field(default=None, pattern=MAC_PATTERN)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> NicCreate:
+        if (self.network_id is None) == (self.port_id is None):
+            raise ValueError("give network_id or port_id (one of them)")
+        if self.port_id is not None and self.mac is not None:
+            raise ValueError("a NIC on a port has the port's MAC: give no mac")
+        return self
 
 
 class VMCreate(BaseModel):
@@ -695,6 +760,12 @@ class UserUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     password: SecretStr | None = Field(default=None, min_length=8, max_length=1024)
+    current_password: SecretStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1024,
+        description="Your current password: needed to change your own, not another's.",
+    )
     enabled: bool | None = None
     locale: Literal["en", "zh-CN"] | None = None
 
@@ -794,4 +865,200 @@ class AuditEntryPublic(BaseModel):
 
 class AuditPage(BaseModel):
     items: list[AuditEntryPublic]
+    next_cursor: str | None
+
+
+class CapacityPublic(BaseModel):
+    """Room in some pools: compute from their hosts (physical cores and memory) against
+    the VMs on them, powered on or off, templates aside (as the scheduler counts);
+    storage from their datastores. `free` is negative when overcommitted."""
+
+    vcpus_total: int
+    vcpus_used: int
+    vcpus_free: int
+    memory_mib_total: int
+    memory_mib_used: int
+    memory_mib_free: int
+    storage_gib_total: float
+    storage_gib_used: float
+    storage_gib_free: float
+
+
+class HostCounts(BaseModel):
+    total: int
+    connected: int
+    maintenance: int
+    disconnected: int
+
+
+class VMCounts(BaseModel):
+    """The caller's VMs (every VM: an admin) by power state; templates counted apart."""
+
+    total: int = Field(description="VMs, templates aside: the sum of the power states.")
+    running: int
+    stopped: int
+    suspended: int
+    paused: int
+    unknown: int
+    templates: int
+
+
+class OverviewPool(BaseModel):
+    id: str
+    name: str
+    kind: str
+    region: str
+    zone: str
+    zone_id: str
+    status: Literal["ok", "unreachable", "error", "unknown"]
+    reachable: bool = Field(description="Its last contact succeeded (status ok).")
+    last_sync_at: UtcDateTime | None
+    last_sync_ok_at: UtcDateTime | None
+    inventory_age_s: float | None = Field(
+        description="Seconds since the inventory was last read successfully."
+    )
+    hosts: HostCounts
+    vms: int = Field(description="The caller's VMs there, templates aside.")
+    capacity: CapacityPublic
+
+
+class OverviewZone(BaseModel):
+    """An availability zone, over the pools of it the caller sees."""
+
+    id: str
+    name: str
+    region: str
+    pools: int
+    capacity: CapacityPublic
+
+
+class Overview(BaseModel):
+    """The dashboard: what the caller reaches (a project: its VMs, the pools and zones
+    granted to it; a platform admin: everything)."""
+
+    generated_at: UtcDateTime
+    pools: list[OverviewPool]
+    zones: list[OverviewZone]
+    hosts: HostCounts
+    vms: VMCounts
+    capacity: CapacityPublic = Field(description="Over every pool listed.")
+    recent_tasks: list[TaskPublic] = Field(description="The 10 newest, newest first.")
+    recent_events: list[EventPublic] = Field(description="The 10 newest, newest first.")
+
+
+class WhoAmI(PrincipalPublic):
+    permissions: list[str] = Field(
+        description="The operations (operationIds) this token may call, sorted: the "
+        "policy's rules against the caller's role in the token's project. Objects of "
+        "other projects stay out of reach whatever this says."
+    )
+    locale: Literal["en", "zh-CN"] | None = Field(
+        description="The portal language the user chose; null: none yet."
+    )
+
+
+class PreferencesUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    locale: Literal["en", "zh-CN"]
+
+
+class Preferences(BaseModel):
+    locale: Literal["en", "zh-CN"] | None
+
+
+def error_response(description: str) -> dict[str, object]:
+    """An error answer's OpenAPI entry, JSON whatever the route's own media type (an
+    event stream's errors are JSON too: they are sent before any event)."""
+    body = {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+    return {"description": description, "content": {"application/json": body}}
+
+
+# --- adopting VMs in place (tessera.inventory.adoption) ---------------------------------
+
+FOLDER_PATTERN = r"^/[^\x00-\x1f]{0,1023}$"
+
+
+class AdoptionSelector(BaseModel):
+    """Which VMs: the listed ids, or every VM the filters match (at least one is needed).
+    `folder` takes that folder and every folder below it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    vm_ids: list[str] = Field(default_factory=list, max_length=10_000)
+    provider_id: str | None = Field(default=None, min_length=1, max_length=64)
+    cluster_id: str | None = Field(default=None, min_length=1, max_length=64)
+    folder: str | None = Field(
+        default=None, pattern=FOLDER_PATTERN, description='A folder path: "/DC0/vm/web".'
+    )
+    name: str | None = Field(default=None, min_length=1, max_length=128)
+    power_state: PowerState | None = None
+    guest_os: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class ReleaseSelector(AdoptionSelector):
+    project_id: str | None = Field(
+        default=None, min_length=1, max_length=64, description="The VMs of this project."
+    )
+
+
+class AdoptPreviewBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    select: AdoptionSelector
+
+
+class AdoptRequestBody(BaseModel):
+    """Take unmanaged VMs into a project as they are: one task, an item per VM."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    select: AdoptionSelector
+    project_id: str = Field(min_length=1, max_length=64, description="The project to own them.")
+    expected_count: int | None = Field(
+        default=None,
+        ge=1,
+        description="Refuse (409) unless exactly this many VMs match: the count a preview showed.",
+    )
+
+
+class ReleasePreviewBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    select: ReleaseSelector
+
+
+class ReleaseRequestBody(BaseModel):
+    """Give adopted VMs back to the platform (unmanaged again); the pools are untouched."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    select: ReleaseSelector
+    expected_count: int | None = Field(
+        default=None,
+        ge=1,
+        description="Refuse (409) unless exactly this many VMs match: the count a preview showed.",
+    )
+
+
+class UnmanagedVM(BaseModel):
+    """A VM no project owns yet: where it is (pool, host, cluster, folder) and its size."""
+
+    id: str
+    name: str
+    power_state: PowerState
+    cpu_count: int
+    memory_mib: int
+    guest_os: str
+    provider_id: str
+    host_id: str | None
+    cluster_id: str | None
+    folder: str = Field(description="Its folder in the pool; empty where pools have none.")
+    is_template: bool
+    instance_uuid: str
+    created_at: UtcDateTime
+
+
+class UnmanagedVMPage(BaseModel):
+    items: list[UnmanagedVM]
     next_cursor: str | None

@@ -13,23 +13,18 @@ import typer
 
 from tessera.cli.client import ApiClient, find_provider_id, find_vm_id
 from tessera.cli.errors import EXIT_INVALID, CliError, reports_errors
-from tessera.cli.output import Output, OutputFormat, console, emit, err_console
-from tessera.cli.tasks import NoWait, Timeout, finish
+from tessera.cli.output import Output, OutputFormat, console, emit
+from tessera.cli.selection import Ids, Name, Provider, State, Yes, confirm_preview
+from tessera.cli.tasks import Follow, finish, follows_task
 from tessera.config import Settings
 
 bulk_app = typer.Typer(
     help="One action over many VMs: a parent task with an item per VM.", no_args_is_help=True
 )
 
-Provider = Annotated[str | None, typer.Option("--provider", help="Pool name or id.")]
-State = Annotated[str | None, typer.Option("--state", help="running, stopped, suspended.")]
-Name = Annotated[str | None, typer.Option("--name", help="Name contains.")]
 Host = Annotated[str | None, typer.Option("--host", help="Host id.")]
 Tag = Annotated[str | None, typer.Option("--tag", help="Has this tag.")]
-Ids = Annotated[list[str] | None, typer.Option("--id", help="A VM id; repeatable.")]
-Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 ITEM_COLUMNS = ("position", "vm_name", "state", "error", "child_task_id", "vm_id")
-PREVIEW_SHOWN = 10
 
 
 def _client() -> ApiClient:
@@ -63,26 +58,16 @@ def _run(
     selection: dict[str, Any],
     action: dict[str, Any],
     yes: bool,
-    no_wait: bool,
-    timeout: float,
-    output: Output,
+    follow: Follow,
 ) -> None:
     client = _client()
-    preview = client.post("/v1/vms/bulk/preview", {"select": selection})
-    count = preview["count"]
-    if count == 0:
-        raise CliError("no VM matches the selection", EXIT_INVALID)
-    names = ", ".join(vm["name"] for vm in preview["vms"][:PREVIEW_SHOWN])
-    more = f" and {count - PREVIEW_SHOWN} more" if count > PREVIEW_SHOWN else ""
-    err_console.print(f"{count} VM(s): {names}{more}")
-    if not yes and not typer.confirm(f"{what} {count} VM(s)?", err=True):
-        raise typer.Abort()
+    count = confirm_preview(client, "/v1/vms/bulk/preview", selection, what, yes)
     body = {"select": selection, "action": action, "expected_count": count}
     task = client.post("/v1/vms/bulk", body)
     try:
-        finish(client, task, no_wait, timeout, output)
+        finish(client, task, follow)
     finally:
-        if not no_wait and output is OutputFormat.TABLE:
+        if not follow.no_wait and follow.output is OutputFormat.TABLE:
             _print_failures(client, task["id"])
 
 
@@ -100,6 +85,7 @@ def _item_row(item: dict[str, Any]) -> dict[str, Any]:
 
 @bulk_app.command("power")
 @reports_errors
+@follows_task
 def bulk_power(
     action: Annotated[str, typer.Argument(help="start, stop, reboot or suspend.")],
     provider: Provider = None,
@@ -112,18 +98,18 @@ def bulk_power(
         float, typer.Option(min=0, max=600, help="stop: seconds of guest shutdown first.")
     ] = 0.0,
     yes: Yes = False,
-    no_wait: NoWait = False,
-    timeout: Timeout = 3600.0,
-    output: Output = OutputFormat.TABLE,
+    *,
+    follow: Follow,
 ) -> None:
     """Start, stop, reboot or suspend every selected VM."""
     selection = _selection(_client(), provider, state, name, host, tag, vm_id)
     body = {"kind": "power", "action": action, "graceful_timeout_s": graceful_timeout}
-    _run(f"{action.capitalize()}", selection, body, yes, no_wait, timeout, output)
+    _run(f"{action.capitalize()}", selection, body, yes, follow)
 
 
 @bulk_app.command("delete")
 @reports_errors
+@follows_task
 def bulk_delete(
     provider: Provider = None,
     state: State = None,
@@ -132,17 +118,17 @@ def bulk_delete(
     tag: Tag = None,
     vm_id: Ids = None,
     yes: Yes = False,
-    no_wait: NoWait = False,
-    timeout: Timeout = 3600.0,
-    output: Output = OutputFormat.TABLE,
+    *,
+    follow: Follow,
 ) -> None:
     """Delete every selected VM with its disks."""
     selection = _selection(_client(), provider, state, name, host, tag, vm_id)
-    _run("Delete", selection, {"kind": "delete"}, yes, no_wait, timeout, output)
+    _run("Delete", selection, {"kind": "delete"}, yes, follow)
 
 
 @bulk_app.command("tag")
 @reports_errors
+@follows_task
 def bulk_tag(
     add: Annotated[list[str] | None, typer.Option("--add", help="Tag to add; repeatable.")] = None,
     remove: Annotated[
@@ -155,14 +141,13 @@ def bulk_tag(
     tag: Tag = None,
     vm_id: Ids = None,
     yes: Yes = False,
-    no_wait: NoWait = False,
-    timeout: Timeout = 3600.0,
-    output: Output = OutputFormat.TABLE,
+    *,
+    follow: Follow,
 ) -> None:
     """Add and remove tags on every selected VM."""
     selection = _selection(_client(), provider, state, name, host, tag, vm_id)
     body = {"kind": "tag", "add": add or [], "remove": remove or []}
-    _run("Tag", selection, body, yes, no_wait, timeout, output)
+    _run("Tag", selection, body, yes, follow)
 
 
 @reports_errors

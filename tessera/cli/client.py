@@ -11,6 +11,7 @@ from tessera.cli.errors import (
     EXIT_API_UNREACHABLE,
     EXIT_CONFLICT,
     EXIT_NOT_FOUND,
+    EXIT_QUOTA_EXCEEDED,
     EXIT_UNAUTHORIZED,
     EXIT_UNEXPECTED,
     HTTP_EXIT_CODES,
@@ -74,12 +75,19 @@ class ApiClient:
             try:
                 body = response.json()
                 message = body.get("message") or response.text
-            except ValueError:
-                message = response.text
+                code = body.get("code")
+            except (ValueError, AttributeError):
+                message, code = response.text, None
             if response.status_code == 401 and self.credentials.source == FROM_SESSION:
                 raise CliError(
                     f"your session is over ({message}); run `tessera login` again",
                     EXIT_UNAUTHORIZED,
+                )
+            if code == "quota_exceeded":  # allowed, just not this much more of it
+                raise CliError(
+                    f"{message}; free some, or ask an admin to raise the project's quota"
+                    " (`tessera quota show`)",
+                    EXIT_QUOTA_EXCEEDED,
                 )
             raise CliError(
                 f"{response.status_code}: {message}",

@@ -15,6 +15,8 @@ from tessera.errors import TesseraError
 from tessera.identity.service import bootstrap
 from tessera.inventory import pools
 from tessera.lab.manager import LabSpec, LabState, lab_up
+from tessera.network import poolsettings
+from tessera.network.poolsettings import PoolNetworkSettings
 from tessera.runtime import Runtime, ensure_admin_token
 
 
@@ -43,6 +45,9 @@ def _lab_pools(state: LabState) -> list[pools.ProviderSpec]:
 
 def _register(rt: Runtime, state: LabState) -> list[str]:
     """Register lab pools that are new; re-point ones whose endpoint moved (new port)."""
+    switches = {
+        f"lab-{h.name}": PoolNetworkSettings(ovsdb=h.ovsdb) for h in state.kvm_hosts if h.ovsdb
+    }
     ids = []
     for spec in _lab_pools(state):
         with rt.sessions.begin() as session:
@@ -53,6 +58,8 @@ def _register(rt: Runtime, state: LabState) -> list[str]:
         if row is None:
             row = pools.add_provider(rt, spec)
             console.print(f"registered [bold]{spec.name}[/] ({spec.kind}) {spec.url}")
+        if spec.name in switches:  # where its Open vSwitch answers (the lab started it)
+            poolsettings.store(rt, row.id, switches[spec.name])
         ids.append(row.id)
     return ids
 
@@ -77,6 +84,11 @@ def run_demo(
     port = port or settings.api_port
     url = f"http://{settings.api_host}:{port}"
     console.rule("Tessera is running")
+    console.print(f"Portal:   [bold]{url}[/]  (English / 简体中文)")
+    password_file = settings.admin_password_file
+    if password_file.exists():
+        password = password_file.read_text().strip()
+        console.print(f"          log in as [bold]admin[/], password [bold]{password}[/]")
     console.print(f"API:      {url}  (OpenAPI docs at {url}/docs)")
     console.print(f"Login:    bearer token [bold]{token}[/] (also in {settings.token_file})")
     console.print(

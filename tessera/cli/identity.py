@@ -82,15 +82,18 @@ def _client() -> ApiClient:
     return ApiClient(Settings())
 
 
-def _password(from_stdin: bool, *, confirm: bool, env: str | None = None) -> str:
-    """A password from standard input, else from `env` when given and set, else from a
-    hidden prompt (asked twice when `confirm`, as when one is being set)."""
+def _password(
+    from_stdin: bool, *, confirm: bool, env: str | None = None, label: str = "Password"
+) -> str:
+    """A password from standard input (a line), else from `env` when given and set, else
+    from a hidden prompt saying `label` (asked twice when `confirm`, as when one is being
+    set)."""
     if from_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     elif env and os.environ.get(env):
         password = os.environ[env]
     else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=confirm, err=True)
+        password = typer.prompt(label, hide_input=True, confirmation_prompt=confirm, err=True)
     if not password:
         raise CliError("the password is empty", EXIT_INVALID)
     return password
@@ -311,11 +314,18 @@ def user_passwd(
     user: Annotated[str | None, typer.Argument(help="Default: yourself.")] = None,
     password_stdin: PasswordStdin = False,
 ) -> None:
-    """Set a new password (yours; an admin: anyone's). It also lifts a lockout."""
+    """Set a new password: yours, after your current one (with --password-stdin: the
+    current one on the first line, the new one on the second), or, as an admin, anyone's
+    without theirs. It lifts a lockout and ends the user's other login sessions."""
     client = _client()
     user_id = _user_id(client, user)
-    password = _password(password_stdin, confirm=True)
-    changed = client.request("PATCH", f"/v1/users/{user_id}", json={"password": password})
+    body: dict[str, str] = {}
+    if user_id == client.get("/v1/auth/whoami")["user_id"]:
+        body["current_password"] = _password(
+            password_stdin, confirm=False, label="Current password"
+        )
+    body["password"] = _password(password_stdin, confirm=True, label="New password")
+    changed = client.request("PATCH", f"/v1/users/{user_id}", json=body)
     console.print(f"changed the password of {changed['name']}")
 
 
@@ -425,6 +435,18 @@ def _target(
     return kind, _object_id(client, "/v1/networks", None, name)
 
 
+def _change_grant(
+    method: str, project: str | None, provider: str | None, zone: str | None, network: str | None
+) -> tuple[str, str]:
+    """PUT or DELETE a project's grant of the one target named; what the grant is of
+    ('provider kvm'), and the project as named."""
+    client = _client()
+    project_id = _project_id(client, project)
+    kind, target_id = _target(client, provider, zone, network)
+    client.request(method, f"/v1/projects/{project_id}/grants/{kind}/{target_id}")
+    return f"{kind} {provider or zone or network}", project or project_id
+
+
 @grant_app.command("add")
 @reports_errors
 def grant_add(
@@ -434,11 +456,8 @@ def grant_add(
     network: NetworkTarget = None,
 ) -> None:
     """Let a project use a pool, every pool of a zone, or a network (platform admins)."""
-    client = _client()
-    project_id = _project_id(client, project)
-    kind, target_id = _target(client, provider, zone, network)
-    client.put(f"/v1/projects/{project_id}/grants/{kind}/{target_id}")
-    console.print(f"granted {kind} {provider or zone or network} to {project or project_id}")
+    target, to = _change_grant("PUT", project, provider, zone, network)
+    console.print(f"granted {target} to {to}")
 
 
 @grant_app.command("remove")
@@ -450,11 +469,8 @@ def grant_remove(
     network: NetworkTarget = None,
 ) -> None:
     """Take a grant back (platform admins)."""
-    client = _client()
-    project_id = _project_id(client, project)
-    kind, target_id = _target(client, provider, zone, network)
-    client.delete(f"/v1/projects/{project_id}/grants/{kind}/{target_id}")
-    console.print(f"removed the grant of {kind} {provider or zone or network}")
+    target, _ = _change_grant("DELETE", project, provider, zone, network)
+    console.print(f"removed the grant of {target}")
 
 
 @grant_app.command("list")

@@ -12,11 +12,16 @@ from typing import Annotated, Any
 
 import typer
 
+from tessera.cli import adopt as adopt_cli
 from tessera.cli import audit as audit_cli
 from tessera.cli import bulk as bulk_cli
 from tessera.cli import events as events_cli
 from tessera.cli import identity as identity_cli
+from tessera.cli import interconnect as interconnect_cli
+from tessera.cli import inventory as inventory_cli
 from tessera.cli import lab as lab_cli
+from tessera.cli import migrate as migrate_cli
+from tessera.cli import network as network_cli
 from tessera.cli import placement as placement_cli
 from tessera.cli import tasks as tasks_cli
 from tessera.cli.client import ApiClient, find_provider_id, find_vm_id
@@ -40,9 +45,14 @@ app.add_typer(placement_cli.app, name="placement")
 app.add_typer(tasks_cli.task_app, name="task")
 app.add_typer(events_cli.event_app, name="event")
 app.add_typer(audit_cli.audit_app, name="audit")
+app.add_typer(migrate_cli.app, name="migration")
+app.add_typer(interconnect_cli.app, name="interconnect")
 tasks_cli.register_vm_commands(vm_app)
 bulk_cli.register(vm_app, tasks_cli.task_app)
+adopt_cli.register(vm_app)
 identity_cli.register(app)
+inventory_cli.register(app)
+network_cli.register(app)
 
 
 def _client() -> ApiClient:
@@ -115,6 +125,29 @@ def provider_delete(name: str) -> None:
     client = _client()
     client.delete(f"/v1/providers/{find_provider_id(client, name)}")
     console.print(f"deleted provider {name}")
+
+
+@provider_app.command("network")
+@reports_errors
+def provider_network(
+    name: str,
+    ovsdb: Annotated[
+        str | None, typer.Option(help="Its Open vSwitch: unix:/path/db.sock or tcp:host:port.")
+    ] = None,
+    netns: Annotated[str | None, typer.Option(help="Its namespace here (lab hosts).")] = None,
+    vxlan_local_ip: Annotated[str | None, typer.Option(help="Its VXLAN endpoint.")] = None,
+    vxlan_group: Annotated[str | None, typer.Option(help="VXLAN multicast group.")] = None,
+    output: Output = OutputFormat.TABLE,
+) -> None:
+    """Set where Tessera reaches a KVM pool's switch and VXLAN endpoint (replaces all)."""
+    client = _client()
+    body = {
+        "ovsdb": ovsdb,
+        "netns": netns,
+        "vxlan_local_ip": vxlan_local_ip,
+        "vxlan_group": vxlan_group,
+    }
+    emit(client.put(f"/v1/providers/{find_provider_id(client, name)}/network", body), output)
 
 
 @provider_app.command("sync")

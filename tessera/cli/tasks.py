@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -30,6 +34,43 @@ TASK_COLUMNS = ("kind", "state", "progress", "vm_id", "created_at", "id")
 FINISHED = frozenset({"succeeded", "failed", "cancelled"})
 NoWait = Annotated[bool, typer.Option("--no-wait", help="Print the task and return at once.")]
 Timeout = Annotated[float, typer.Option(min=1, help="Seconds to wait at most.")]
+
+
+@dataclass(frozen=True)
+class Follow:
+    """How a command follows the task it submits: wait for it (at most `timeout_s`)
+    unless `no_wait`, then print it as `output`."""
+
+    no_wait: bool = False
+    timeout_s: float = 3600.0
+    output: Output = OutputFormat.TABLE
+
+
+_FOLLOW_OPTIONS = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+    for name, kind, default in (
+        ("no_wait", NoWait, Follow.no_wait),
+        ("timeout", Timeout, Follow.timeout_s),
+        ("output", Output, Follow.output),
+    )
+]
+
+
+def follows_task(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command that submits a task the options --no-wait, --timeout and -o; it
+    receives them as one keyword argument, `follow`. (Typer reads a command's options
+    from its signature, so the wrapper shows them there.)"""
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "follow"]
+
+    @functools.wraps(command)
+    def run(*args: Any, no_wait: bool, timeout: float, output: Output, **kwargs: Any) -> None:
+        command(*args, follow=Follow(no_wait, timeout, output), **kwargs)
+
+    shown = signature.replace(parameters=[*own, *_FOLLOW_OPTIONS])
+    run.__signature__ = shown  # type: ignore[attr-defined]
+    run.__annotations__ = {p.name: p.annotation for p in shown.parameters.values()}
+    return run
 
 
 def _client() -> ApiClient:
@@ -59,10 +100,11 @@ def wait_for(client: ApiClient, task_id: str, timeout_s: float, *, quiet: bool =
             time.sleep(0.5)
 
 
-def finish(client: ApiClient, task: Any, no_wait: bool, timeout_s: float, output: Output) -> None:
-    """Print the task (after waiting unless `no_wait`); a failure exits non-zero."""
-    if not no_wait:
-        task = wait_for(client, task["id"], timeout_s)
+def finish(client: ApiClient, task: Any, follow: Follow) -> None:
+    """Print the task (after waiting, unless told not to); a failure exits non-zero."""
+    if not follow.no_wait:
+        task = wait_for(client, task["id"], follow.timeout_s)
+    output = follow.output
     emit(task, output, () if output is not OutputFormat.TABLE else TASK_COLUMNS)
     if task["state"] in {"failed", "cancelled"}:
         error = task.get("error") or {}
@@ -95,7 +137,7 @@ def task_show(task_id: str, output: Output = OutputFormat.TABLE) -> None:
 @reports_errors
 def task_wait(task_id: str, timeout: Timeout = 3600.0, output: Output = OutputFormat.TABLE) -> None:
     """Wait for a task with a progress bar; exit 0 when it succeeded, 10 otherwise."""
-    finish(_client(), {"id": task_id}, False, timeout, output)
+    finish(_client(), {"id": task_id}, Follow(False, timeout, output))
 
 
 @task_app.command("cancel")
@@ -107,15 +149,11 @@ def task_cancel(task_id: str, output: Output = OutputFormat.TABLE) -> None:
 
 @task_app.command("retry")
 @reports_errors
-def task_retry(
-    task_id: str,
-    no_wait: NoWait = False,
-    timeout: Timeout = 3600.0,
-    output: Output = OutputFormat.TABLE,
-) -> None:
+@follows_task
+def task_retry(task_id: str, *, follow: Follow) -> None:
     """Run a failed or cancelled task again."""
     client = _client()
-    finish(client, client.post(f"/v1/tasks/{task_id}/retry"), no_wait, timeout, output)
+    finish(client, client.post(f"/v1/tasks/{task_id}/retry"), follow)
 
 
 def _object_id(client: ApiClient, path: str, provider_id: str | None, name_or_id: str) -> str:
@@ -139,6 +177,18 @@ def _split(value: str, sep: str) -> tuple[str, str | None]:
     return head, tail or None
 
 
+def _segment_nic(client: ApiClient, segment: str | None, port: str | None) -> dict[str, Any]:
+    """A NIC on a Tessera segment (SEGMENT or SEGMENT=MAC; a port is made for it) or on
+    a port of the caller's, by name or id."""
+    from tessera.cli.network import _find  # that module builds on this one
+
+    if port is not None:
+        return {"port_id": _find(client, "/v1/ports", "port", port)}
+    name, mac = _split(str(segment), "=")
+    return {"network_id": _find(client, "/v1/segments", "segment", name), "mac": mac}
+
+
+@follows_task
 def vm_create(
     name: str,
     provider: Annotated[
@@ -151,6 +201,13 @@ def vm_create(
     ] = None,
     nic: Annotated[
         list[str] | None, typer.Option(help="NETWORK or NETWORK=MAC; repeatable.")
+    ] = None,
+    nic_network: Annotated[
+        list[str] | None,
+        typer.Option(help="A Tessera segment: SEGMENT or SEGMENT=MAC; repeatable."),
+    ] = None,
+    nic_port: Annotated[
+        list[str] | None, typer.Option(help="An unbound port (its MAC); repeatable.")
     ] = None,
     host: Annotated[str | None, typer.Option(help="Host name or id.")] = None,
     cluster: Annotated[
@@ -166,9 +223,8 @@ def vm_create(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show where it would go and why; create nothing.")
     ] = False,
-    no_wait: NoWait = False,
-    timeout: Timeout = 3600.0,
-    output: Output = OutputFormat.TABLE,
+    *,
+    follow: Follow,
 ) -> None:
     """Create a VM with its disks and NICs (one durable task). Without --host or --cluster
     the scheduler chooses the pool (within --provider's), host or cluster, and datastore."""
@@ -185,6 +241,8 @@ def vm_create(
     for spec in nic or []:
         network, mac = _split(spec, "=")
         nics.append({"network_id": _object_id(client, "/v1/networks", pid, network), "mac": mac})
+    nics += [_segment_nic(client, segment, None) for segment in nic_network or []]
+    nics += [_segment_nic(client, None, port) for port in nic_port or []]
     body = {
         "provider_id": pid,
         "name": name,
@@ -201,128 +259,135 @@ def vm_create(
         "strategy": strategy.value,
     }
     if dry_run:
-        show_decision(client.post("/v1/vms/dry-run", body), output)
+        show_decision(client.post("/v1/vms/dry-run", body), follow.output)
         return
     task = client.post("/v1/vms", body)
     placed = (task.get("result") or {}).get("placement")
-    if placed and output is OutputFormat.TABLE:
+    if placed and follow.output is OutputFormat.TABLE:
         err_console.print(f"[bold]placement:[/] {placed['summary']}")
-    finish(client, task, no_wait, timeout, output)
+    finish(client, task, follow)
 
 
-def vm_delete(
-    vm: str, no_wait: NoWait = False, timeout: Timeout = 3600.0, output: Output = OutputFormat.TABLE
-) -> None:
+@follows_task
+def vm_delete(vm: str, *, follow: Follow) -> None:
     """Delete a VM with its disks."""
     client = _client()
-    finish(client, client.delete(f"/v1/vms/{find_vm_id(client, vm)}"), no_wait, timeout, output)
+    finish(client, client.delete(f"/v1/vms/{find_vm_id(client, vm)}"), follow)
 
 
-def _power(
-    action: str, vm: str, no_wait: bool, timeout: float, output: Output, **extra: Any
-) -> None:
+def _power(action: str, vm: str, follow: Follow, **extra: Any) -> None:
     client = _client()
     task = client.post(f"/v1/vms/{find_vm_id(client, vm)}/power", {"action": action, **extra})
-    finish(client, task, no_wait, timeout, output)
+    finish(client, task, follow)
 
 
-def vm_start(
-    vm: str, no_wait: NoWait = False, timeout: Timeout = 3600.0, output: Output = OutputFormat.TABLE
-) -> None:
+@follows_task
+def vm_start(vm: str, *, follow: Follow) -> None:
     """Power a VM on (a suspended one resumes)."""
-    _power("start", vm, no_wait, timeout, output)
+    _power("start", vm, follow)
 
 
+@follows_task
 def vm_stop(
     vm: str,
     graceful_timeout: Annotated[
         float, typer.Option(min=0, max=600, help="Seconds to ask the guest before forcing.")
     ] = 0.0,
-    no_wait: NoWait = False,
-    timeout: Timeout = 3600.0,
-    output: Output = OutputFormat.TABLE,
+    *,
+    follow: Follow,
 ) -> None:
     """Power a VM off."""
-    _power("stop", vm, no_wait, timeout, output, graceful_timeout_s=graceful_timeout)
+    _power("stop", vm, follow, graceful_timeout_s=graceful_timeout)
 
 
+@follows_task
 def vm_rename(
     vm: str,
     new_name: str,
     stop_if_running: Annotated[
         bool, typer.Option("--stop-if-running", help="Where renaming needs a stopped VM.")
     ] = False,
-    no_wait: NoWait = False,
-    timeout: Timeout = 3600.0,
-    output: Output = OutputFormat.TABLE,
+    *,
+    follow: Follow,
 ) -> None:
     """Rename a VM."""
     client = _client()
     body = {"name": new_name, "stop_if_running": stop_if_running}
     task = client.post(f"/v1/vms/{find_vm_id(client, vm)}/rename", body)
-    finish(client, task, no_wait, timeout, output)
+    finish(client, task, follow)
 
 
-def _submit(method: str, vm: str, path: str, body: Any, wait: tuple[bool, float, Output]) -> None:
+def _submit(method: str, vm: str, path: str, body: Any, follow: Follow) -> None:
     """Send one change of a VM (by name or id) and follow its task like the others."""
     client = _client()
     url = f"/v1/vms/{find_vm_id(client, vm)}{path}"
     task = client.post(url, body) if method == "POST" else client.delete(url)
-    finish(client, task, *wait)
+    finish(client, task, follow)
 
 
 def _vm_provider(client: ApiClient, vm: str) -> str:
     return str(client.get(f"/v1/vms/{find_vm_id(client, vm)}")["provider_id"])
 
 
+@follows_task
 def vm_resize(
     vm: str,
     cpus: Annotated[int | None, typer.Option(min=1, help="New CPU count.")] = None,
     memory_mib: Annotated[int | None, typer.Option(min=16, help="New memory.")] = None,
-    no_wait: NoWait = False,
-    timeout: Timeout = 3600.0,
-    output: Output = OutputFormat.TABLE,
+    *,
+    follow: Follow,
 ) -> None:
     """Set a VM's CPU count and/or memory."""
     body = {"cpu_count": cpus, "memory_mib": memory_mib}
-    _submit("POST", vm, "/resize", body, (no_wait, timeout, output))
+    _submit("POST", vm, "/resize", body, follow)
 
 
+@follows_task
 def vm_nic_add(
     vm: str,
-    network: Annotated[str, typer.Argument(help="Network name or id.")],
+    network: Annotated[
+        str | None, typer.Argument(help="A network of the VM's pool, by name or id.")
+    ] = None,
     mac: Annotated[
         str | None, typer.Option(help="Fixed MAC; the provider picks otherwise.")
     ] = None,
-    no_wait: NoWait = False,
-    timeout: Timeout = 3600.0,
-    output: Output = OutputFormat.TABLE,
+    segment: Annotated[
+        str | None, typer.Option(help="A Tessera segment instead (a port is made for it).")
+    ] = None,
+    port: Annotated[str | None, typer.Option(help="An unbound port instead (its MAC).")] = None,
+    *,
+    follow: Follow,
 ) -> None:
-    """Add a NIC on a network."""
+    """Add a NIC on a network of the VM's pool, a Tessera segment or a port."""
+    if [network, segment, port].count(None) != 2:
+        raise CliError("give one of NETWORK, --segment and --port", EXIT_INVALID)
     client = _client()
-    network_id = _object_id(client, "/v1/networks", _vm_provider(client, vm), network)
-    body = {"network_id": network_id, "mac": mac}
-    _submit("POST", vm, "/nics", body, (no_wait, timeout, output))
+    if network is not None:
+        network_id = _object_id(client, "/v1/networks", _vm_provider(client, vm), network)
+        body = {"network_id": network_id, "mac": mac}
+    else:
+        body = _segment_nic(client, segment, port) | ({"mac": mac} if mac else {})
+    _submit("POST", vm, "/nics", body, follow)
 
 
+@follows_task
 def vm_nic_remove(
     vm: str,
     nic_id: Annotated[int, typer.Argument(help="The NIC's id, as `vm show` lists it.")],
-    no_wait: NoWait = False,
-    timeout: Timeout = 3600.0,
-    output: Output = OutputFormat.TABLE,
+    *,
+    follow: Follow,
 ) -> None:
     """Remove a NIC."""
-    _submit("DELETE", vm, f"/nics/{nic_id}", None, (no_wait, timeout, output))
+    _submit("DELETE", vm, f"/nics/{nic_id}", None, follow)
 
 
+@follows_task
 def vm_disk_add(
     vm: str,
     size_gib: Annotated[int, typer.Argument(min=1)],
     datastore: Annotated[str | None, typer.Option(help="Datastore name or id.")] = None,
-    no_wait: NoWait = False,
-    timeout: Timeout = 3600.0,
-    output: Output = OutputFormat.TABLE,
+    *,
+    follow: Follow,
 ) -> None:
     """Add an empty disk."""
     client = _client()
@@ -332,42 +397,37 @@ def vm_disk_add(
         else None
     )
     body = {"size_gib": size_gib, "datastore_id": ds}
-    _submit("POST", vm, "/disks", body, (no_wait, timeout, output))
+    _submit("POST", vm, "/disks", body, follow)
 
 
+@follows_task
 def vm_disk_grow(
     vm: str,
     disk_id: Annotated[int, typer.Argument(help="The disk's id, as `vm show` lists it.")],
     size_gib: Annotated[int, typer.Argument(min=1, help="The new size.")],
-    no_wait: NoWait = False,
-    timeout: Timeout = 3600.0,
-    output: Output = OutputFormat.TABLE,
+    *,
+    follow: Follow,
 ) -> None:
     """Grow a disk (never shrinks)."""
     body = {"size_gib": size_gib}
-    _submit("POST", vm, f"/disks/{disk_id}/grow", body, (no_wait, timeout, output))
+    _submit("POST", vm, f"/disks/{disk_id}/grow", body, follow)
 
 
+@follows_task
 def vm_disk_remove(
     vm: str,
     disk_id: Annotated[int, typer.Argument(help="The disk's id, as `vm show` lists it.")],
-    no_wait: NoWait = False,
-    timeout: Timeout = 3600.0,
-    output: Output = OutputFormat.TABLE,
+    *,
+    follow: Follow,
 ) -> None:
     """Detach a disk and delete its storage."""
-    _submit("DELETE", vm, f"/disks/{disk_id}", None, (no_wait, timeout, output))
+    _submit("DELETE", vm, f"/disks/{disk_id}", None, follow)
 
 
-def vm_snapshot_create(
-    vm: str,
-    name: str,
-    no_wait: NoWait = False,
-    timeout: Timeout = 3600.0,
-    output: Output = OutputFormat.TABLE,
-) -> None:
+@follows_task
+def vm_snapshot_create(vm: str, name: str, *, follow: Follow) -> None:
     """Snapshot a VM."""
-    _submit("POST", vm, "/snapshots", {"name": name}, (no_wait, timeout, output))
+    _submit("POST", vm, "/snapshots", {"name": name}, follow)
 
 
 def vm_snapshot_list(vm: str, output: Output = OutputFormat.TABLE) -> None:
@@ -377,36 +437,26 @@ def vm_snapshot_list(vm: str, output: Output = OutputFormat.TABLE) -> None:
     emit(snapshots, output, ("name", "created_at", "is_current", "parent_id", "id"))
 
 
-def vm_snapshot_revert(
-    vm: str,
-    name: str,
-    no_wait: NoWait = False,
-    timeout: Timeout = 3600.0,
-    output: Output = OutputFormat.TABLE,
-) -> None:
+@follows_task
+def vm_snapshot_revert(vm: str, name: str, *, follow: Follow) -> None:
     """Return a VM to a snapshot."""
-    _submit("POST", vm, f"/snapshots/{name}/revert", None, (no_wait, timeout, output))
+    _submit("POST", vm, f"/snapshots/{name}/revert", None, follow)
 
 
-def vm_snapshot_delete(
-    vm: str,
-    name: str,
-    no_wait: NoWait = False,
-    timeout: Timeout = 3600.0,
-    output: Output = OutputFormat.TABLE,
-) -> None:
+@follows_task
+def vm_snapshot_delete(vm: str, name: str, *, follow: Follow) -> None:
     """Delete a snapshot, keeping the VM's current state."""
-    _submit("DELETE", vm, f"/snapshots/{name}", None, (no_wait, timeout, output))
+    _submit("DELETE", vm, f"/snapshots/{name}", None, follow)
 
 
+@follows_task
 def vm_clone(
     vm: str,
     name: str,
     host: Annotated[str | None, typer.Option(help="Host name or id.")] = None,
     datastore: Annotated[str | None, typer.Option(help="Datastore name or id.")] = None,
-    no_wait: NoWait = False,
-    timeout: Timeout = 3600.0,
-    output: Output = OutputFormat.TABLE,
+    *,
+    follow: Follow,
 ) -> None:
     """Make a full copy of a stopped VM; the task's result names the copy."""
     client = _client()
@@ -416,34 +466,29 @@ def vm_clone(
         "host_id": _object_id(client, "/v1/hosts", pid, host) if host else None,
         "datastore_id": _object_id(client, "/v1/datastores", pid, datastore) if datastore else None,
     }
-    _submit("POST", vm, "/clone", body, (no_wait, timeout, output))
+    _submit("POST", vm, "/clone", body, follow)
 
 
-def vm_template(
-    vm: str, no_wait: NoWait = False, timeout: Timeout = 3600.0, output: Output = OutputFormat.TABLE
-) -> None:
+@follows_task
+def vm_template(vm: str, *, follow: Follow) -> None:
     """Turn a stopped VM into a template."""
-    _submit("POST", vm, "/template", None, (no_wait, timeout, output))
+    _submit("POST", vm, "/template", None, follow)
 
 
-def vm_untemplate(
-    vm: str, no_wait: NoWait = False, timeout: Timeout = 3600.0, output: Output = OutputFormat.TABLE
-) -> None:
+@follows_task
+def vm_untemplate(vm: str, *, follow: Follow) -> None:
     """Turn a template back into a VM."""
-    _submit("DELETE", vm, "/template", None, (no_wait, timeout, output))
+    _submit("DELETE", vm, "/template", None, follow)
 
 
+@follows_task
 def vm_migrate(
-    vm: str,
-    host: Annotated[str, typer.Argument(help="Target host name or id.")],
-    no_wait: NoWait = False,
-    timeout: Timeout = 3600.0,
-    output: Output = OutputFormat.TABLE,
+    vm: str, host: Annotated[str, typer.Argument(help="Target host name or id.")], *, follow: Follow
 ) -> None:
     """Move a VM to another host of its pool."""
     client = _client()
     host_id = _object_id(client, "/v1/hosts", _vm_provider(client, vm), host)
-    _submit("POST", vm, "/migrate", {"host_id": host_id}, (no_wait, timeout, output))
+    _submit("POST", vm, "/migrate", {"host_id": host_id}, follow)
 
 
 def register_vm_commands(vm_app: typer.Typer) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -73,6 +74,9 @@ class ProviderRow(Base):
     last_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_sync_ok_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_sync_seconds: Mapped[float | None] = mapped_column(Float)
+    network_settings: Mapped[dict[str, str] | None] = mapped_column(
+        JSON, doc="Where Tessera reaches the pool's switch (tessera.network.poolsettings)."
+    )
 
 
 class ClusterRow(Base):
@@ -143,6 +147,7 @@ class VMRow(Base):
         Index("ix_vms_project_name", "project_id", "name", "id"),
         Index("ix_vms_cpu_id", "cpu_count", "id"),
         Index("ix_vms_memory_id", "memory_mib", "id"),
+        Index("ix_vms_folder_name", "folder", "name", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -158,6 +163,9 @@ class VMRow(Base):
     is_template: Mapped[bool] = mapped_column(Boolean, default=False)
     instance_uuid: Mapped[str] = mapped_column(String(64), default="")
     annotation: Mapped[str] = mapped_column(Text, default="")
+    folder: Mapped[str] = mapped_column(
+        String(1024), default="", doc="Its folder's path in the pool (vSphere), or empty."
+    )
     tags: Mapped[list[str]] = mapped_column(
         JSON, default=list, doc="Sorted tags, for reading; vm_tags indexes them for filters."
     )
@@ -210,16 +218,27 @@ class VMTagRow(Base):
 
 
 class PlacementGroupRow(Base):
-    """A named set of VMs the scheduler keeps together (affinity) or apart (anti-affinity)."""
+    """A named set of VMs the scheduler keeps together (affinity) or apart (anti-affinity).
+    Its name is unique in its project, or among the platform's groups (no project)."""
 
     __tablename__ = "placement_groups"
+    __table_args__ = (
+        Index("uq_placement_groups_project_name", "project_id", "name", unique=True),
+        # NULLs are distinct in a unique index (SQLite and PostgreSQL alike), so the
+        # platform's groups need their own: a partial index over the rows of no project.
+        Index(
+            "uq_placement_groups_platform_name",
+            "name",
+            unique=True,
+            sqlite_where=text("project_id IS NULL"),
+            postgresql_where=text("project_id IS NULL"),
+        ),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    name: Mapped[str] = mapped_column(String(128), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
     policy: Mapped[str] = mapped_column(String(16))
-    project_id: Mapped[str | None] = mapped_column(
-        ForeignKey("projects.id", ondelete="CASCADE"), index=True
-    )
+    project_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -317,6 +336,7 @@ class EventRow(Base):
         Index("ix_events_provider", "provider_id", "id"),
         Index("ix_events_task", "task_id", "id"),
         Index("ix_events_kind", "kind", "id"),
+        Index("ix_events_project", "project_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(
@@ -330,7 +350,7 @@ class EventRow(Base):
     object_name: Mapped[str] = mapped_column(String(256), default="")
     provider_id: Mapped[str | None] = mapped_column(String(36))
     task_id: Mapped[str | None] = mapped_column(String(36))
-    project_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    project_id: Mapped[str | None] = mapped_column(String(36))
     message: Mapped[str] = mapped_column(Text, default="")
     before: Mapped[dict[str, object] | None] = mapped_column(JSON)
     after: Mapped[dict[str, object] | None] = mapped_column(JSON)
@@ -510,3 +530,263 @@ class AuditRow(Base):
     outcome: Mapped[str] = mapped_column(String(16), doc="success, denied, invalid, error.")
     target_id: Mapped[str | None] = mapped_column(String(36))
     task_id: Mapped[str | None] = mapped_column(String(36))
+
+
+class SegmentRow(Base):
+    """A Tessera-managed L2 network (a "segment": flat, VLAN or VXLAN), realised as a
+    portgroup (or bridge) on each of its pools. `segment_key` makes a VLAN id unique per
+    physical network and a VNI unique overall, race-free."""
+
+    __tablename__ = "segments"
+    __table_args__ = (Index("ix_segments_project", "project_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(Text, default="")
+    project_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
+    network_type: Mapped[str] = mapped_column(String(16))
+    segmentation_id: Mapped[int | None] = mapped_column(Integer)
+    physical_network: Mapped[str | None] = mapped_column(String(64))
+    segment_key: Mapped[str] = mapped_column(String(96), unique=True)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    external: Mapped[bool] = mapped_column(Boolean, default=False)
+    region_id: Mapped[str | None] = mapped_column(ForeignKey("regions.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SegmentRealisationRow(Base):
+    """A segment on one pool: the native object made for it there, once made."""
+
+    __tablename__ = "segment_realisations"
+
+    segment_id: Mapped[str] = mapped_column(
+        ForeignKey("segments.id", ondelete="CASCADE"), primary_key=True
+    )
+    provider_id: Mapped[str] = mapped_column(
+        ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(16))
+    native_id: Mapped[str | None] = mapped_column(String(128))
+    native_name: Mapped[str] = mapped_column(String(256), default="")
+    location: Mapped[str] = mapped_column(
+        String(256), default="", doc="Where on the pool: the switch it is on."
+    )
+
+
+class SubnetRow(Base):
+    __tablename__ = "subnets"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    segment_id: Mapped[str] = mapped_column(
+        ForeignKey("segments.id", ondelete="CASCADE"), index=True
+    )
+    project_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(128), default="")
+    cidr: Mapped[str] = mapped_column(String(64))
+    ip_version: Mapped[int] = mapped_column(Integer)
+    gateway_ip: Mapped[str | None] = mapped_column(String(64))
+    allocation_pools: Mapped[list[list[str]]] = mapped_column(JSON, default=list)
+    dns_nameservers: Mapped[list[str]] = mapped_column(JSON, default=list)
+    enable_dhcp: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class NetPortRow(Base):
+    """A port on a segment (Neutron's port): a MAC, fixed IPs, and what it serves: a VM's
+    NIC, a router's interface or gateway."""
+
+    __tablename__ = "ports"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    segment_id: Mapped[str] = mapped_column(
+        ForeignKey("segments.id", ondelete="CASCADE"), index=True
+    )
+    project_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(128), default="")
+    mac: Mapped[str] = mapped_column(String(17), unique=True)
+    device_owner: Mapped[str] = mapped_column(String(32), default="")
+    device_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class IPAllocationRow(Base):
+    """An address of a subnet held by a port or a floating IP; the primary key makes
+    handing out one address twice impossible."""
+
+    __tablename__ = "ip_allocations"
+
+    subnet_id: Mapped[str] = mapped_column(
+        ForeignKey("subnets.id", ondelete="CASCADE"), primary_key=True
+    )
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    port_id: Mapped[str | None] = mapped_column(
+        ForeignKey("ports.id", ondelete="CASCADE"), index=True
+    )
+    floating_ip_id: Mapped[str | None] = mapped_column(
+        ForeignKey("floating_ips.id", ondelete="CASCADE"), index=True
+    )
+
+
+class RouterRow(Base):
+    __tablename__ = "routers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(128))
+    project_id: Mapped[str | None] = mapped_column(ForeignKey("projects.id", ondelete="SET NULL"))
+    external_segment_id: Mapped[str | None] = mapped_column(
+        ForeignKey("segments.id", ondelete="SET NULL")
+    )
+    enable_snat: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class FloatingIPRow(Base):
+    """An address of an external segment, 1:1 NAT to a port's fixed IP when associated."""
+
+    __tablename__ = "floating_ips"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    project_id: Mapped[str | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="SET NULL"), index=True
+    )
+    segment_id: Mapped[str] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"))
+    subnet_id: Mapped[str] = mapped_column(ForeignKey("subnets.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(64))
+    port_id: Mapped[str | None] = mapped_column(ForeignKey("ports.id", ondelete="SET NULL"))
+    fixed_ip: Mapped[str | None] = mapped_column(String(64))
+    router_id: Mapped[str | None] = mapped_column(ForeignKey("routers.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SecurityGroupRow(Base):
+    __tablename__ = "security_groups"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(128))
+    description: Mapped[str] = mapped_column(Text, default="")
+    project_id: Mapped[str | None] = mapped_column(
+        ForeignKey("projects.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SecurityGroupRuleRow(Base):
+    __tablename__ = "security_group_rules"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    security_group_id: Mapped[str] = mapped_column(
+        ForeignKey("security_groups.id", ondelete="CASCADE"), index=True
+    )
+    direction: Mapped[str] = mapped_column(String(8))
+    ethertype: Mapped[str] = mapped_column(String(8))
+    protocol: Mapped[str | None] = mapped_column(String(16))
+    port_range_min: Mapped[int | None] = mapped_column(Integer)
+    port_range_max: Mapped[int | None] = mapped_column(Integer)
+    remote_ip_prefix: Mapped[str | None] = mapped_column(String(64))
+    remote_group_id: Mapped[str | None] = mapped_column(
+        ForeignKey("security_groups.id", ondelete="CASCADE")
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PortSecurityGroupRow(Base):
+    __tablename__ = "port_security_groups"
+
+    port_id: Mapped[str] = mapped_column(
+        ForeignKey("ports.id", ondelete="CASCADE"), primary_key=True
+    )
+    security_group_id: Mapped[str] = mapped_column(
+        ForeignKey("security_groups.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class AddressRangeRow(Base):
+    """An address range Tessera does not allocate from but must not collide with: a
+    region's address space, a VPN peer's range, a routed announcement, a migration
+    target's range (tessera.network.overlap)."""
+
+    __tablename__ = "address_ranges"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(24))
+    cidr: Mapped[str] = mapped_column(String(64))
+    region_id: Mapped[str | None] = mapped_column(ForeignKey("regions.id", ondelete="CASCADE"))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MigrationPlanRow(Base):
+    """A VMware to KVM migration plan (tessera.migration): what moves where, with which
+    network and storage maps; editable while `state` is draft. `readiness` is the last
+    report; `task_id` the task running (or that last ran) it."""
+
+    __tablename__ = "migration_plans"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    source_provider_id: Mapped[str | None] = mapped_column(
+        ForeignKey("providers.id", ondelete="SET NULL")
+    )
+    target_provider_id: Mapped[str | None] = mapped_column(
+        ForeignKey("providers.id", ondelete="SET NULL")
+    )
+    network_map: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    storage_map: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    target_format: Mapped[str] = mapped_column(String(8))
+    mode: Mapped[str] = mapped_column(String(8))
+    schedule_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    state: Mapped[str] = mapped_column(String(16))
+    readiness: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class MigrationVMRow(Base):
+    """One source VM of a plan: its phases' states, its disks' progress (bytes, MiB/s,
+    ETA), the target domain once defined, and the power state to restore on rollback."""
+
+    __tablename__ = "migration_vms"
+    __table_args__ = (UniqueConstraint("plan_id", "position"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    plan_id: Mapped[str] = mapped_column(
+        ForeignKey("migration_plans.id", ondelete="CASCADE"), index=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    vm_id: Mapped[str] = mapped_column(String(36), doc="The source VM's row; no FK, it may go.")
+    vm_name: Mapped[str] = mapped_column(String(256))
+    state: Mapped[str] = mapped_column(String(16))
+    phase: Mapped[str | None] = mapped_column(String(16), doc="The current or failed phase.")
+    phases: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    disks: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    target_native_id: Mapped[str | None] = mapped_column(String(64))
+    original_power: Mapped[str | None] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class InterconnectRow(Base):
+    """Two regions joined (tessera.network.interconnect): routed (`bgp`, `ospf`) or VPN
+    (`ipsec`, `gre`). Each side is its region's gateway router as JSON (namespace,
+    underlay_ip, asn, tunnel_ip, ranges); `range_ids` are the address ranges recorded for
+    the sides' extra prefixes; `psk_secret` the IPsec key, encrypted (SecretBox)."""
+
+    __tablename__ = "interconnects"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    region_a_id: Mapped[str] = mapped_column(ForeignKey("regions.id", ondelete="CASCADE"))
+    region_b_id: Mapped[str] = mapped_column(ForeignKey("regions.id", ondelete="CASCADE"))
+    side_a: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    side_b: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    ospf_area: Mapped[str | None] = mapped_column(String(16))
+    range_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    psk_secret: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

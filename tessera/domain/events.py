@@ -37,6 +37,10 @@ def inventory_kind(kind: ObjectKind, change: ChangeKind) -> str:
 # The first full sync of a pool: one summary event (counts per kind in `after`) rather
 # than one per object, so that reading in a large pool costs no more than before.
 PROVIDER_DISCOVERED = "provider.discovered"
+# A VM taken into a project as it is, and given back to the platform: ownership only,
+# nothing on the pool changes (tessera.inventory.adoption).
+VM_ADOPTED = "vm.adopted"
+VM_RELEASED = "vm.released"
 
 
 class TaskEvent(StrEnum):
@@ -56,7 +60,7 @@ class TaskEvent(StrEnum):
 
 EVENT_KINDS: frozenset[str] = frozenset(
     {inventory_kind(kind, change) for kind in ObjectKind for change in ChangeKind}
-    | {PROVIDER_DISCOVERED}
+    | {PROVIDER_DISCOVERED, VM_ADOPTED, VM_RELEASED}
     | {kind.value for kind in TaskEvent}
 )
 

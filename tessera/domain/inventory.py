@@ -116,6 +116,9 @@ class VMInfo:
     annotation: str = ""
     disks: tuple[DiskInfo, ...] = ()
     nics: tuple[NicInfo, ...] = ()
+    # Where the VM sits in the pool's own inventory tree: a vSphere VM folder's path
+    # ("/DC0/vm/web"); empty where the pool has no folders.
+    folder: str = ""
 
 
 InventoryObject = ClusterInfo | HostInfo | DatastoreInfo | NetworkInfo | VMInfo

@@ -19,11 +19,24 @@ class DiskSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class NicSpec:
-    """A new virtual NIC on a network; no MAC means the provider picks one."""
+class BridgeTarget:
+    """A KVM NIC plugged straight into a host bridge rather than a libvirt network: an
+    Open vSwitch bridge (with `interface_id`, the port's id OVS records, and the VLAN tag
+    on the VM's port; 0 for none) or, without `interface_id`, a Linux bridge."""
 
-    network_native_id: str
+    bridge: str
+    vlan_id: int = 0
+    interface_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NicSpec:
+    """A new virtual NIC on a network of the pool, or (KVM) on a host bridge; no MAC
+    means the provider picks one."""
+
+    network_native_id: str = ""
     mac: str | None = None
+    bridge: BridgeTarget | None = None
 
 
 @dataclass(frozen=True, slots=True)

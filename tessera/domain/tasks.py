@@ -38,12 +38,26 @@ class TaskKind(StrEnum):
     VM_BULK_POWER = "vm.bulk.power"
     VM_BULK_DELETE = "vm.bulk.delete"
     VM_BULK_TAG = "vm.bulk.tag"
+    VM_ADOPT = "vm.adopt"
+    VM_RELEASE = "vm.release"
     PROVIDER_SYNC = "provider.sync"
+    SEGMENT_CREATE = "segment.create"
+    SEGMENT_UPDATE = "segment.update"
+    SEGMENT_DELETE = "segment.delete"
+    ROUTER_SYNC = "router.sync"
+    MIGRATION_RUN = "migration.run"
+    MIGRATION_ROLLBACK = "migration.rollback"
 
     @property
     def bulk(self) -> bool:
         """A parent over many VMs: its outcome is per VM, in task items."""
-        return self in {TaskKind.VM_BULK_POWER, TaskKind.VM_BULK_DELETE, TaskKind.VM_BULK_TAG}
+        return self in {
+            TaskKind.VM_BULK_POWER,
+            TaskKind.VM_BULK_DELETE,
+            TaskKind.VM_BULK_TAG,
+            TaskKind.VM_ADOPT,
+            TaskKind.VM_RELEASE,
+        }
 
 
 class StepState(StrEnum):

@@ -1,30 +1,23 @@
-"""Reading events: newest first, filtered, keyset-paged by id.
+"""Reading events: newest first, filtered, keyset-paged by id (tessera.db.paging).
 
-The cursor is the last id shown, opaque to clients; ids rise with the order events were
-recorded, so a page is an indexed range scan however deep. On PostgreSQL two transactions
-may commit their events in the other order of their ids: a list is a faithful history,
-but a reader following new events should re-read a short overlap rather than trust
-"everything above the last id I saw".
+On PostgreSQL two transactions may commit their events in the other order of their ids:
+a list is a faithful history, but a reader following new events should re-read a short
+overlap rather than trust "everything above the last id I saw".
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-import orjson
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
+from tessera.db.paging import as_utc, newest_first, time_window
 from tessera.db.rows import EventRow, TaskRow
 from tessera.domain.events import EVENT_KINDS, Event, kinds_matching
 from tessera.errors import InvalidInputError
 from tessera.identity.scope import PLATFORM, Scope
-from tessera.inventory.queries import MAX_LIMIT
-
-_CURSOR_ERROR = "cursor is not one this API issued"
 
 
 @dataclass(frozen=True)
@@ -53,28 +46,6 @@ class EventPage:
     next_cursor: str | None
 
 
-def encode_cursor(event_id: int) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps({"before": event_id})).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        value = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error, orjson.JSONDecodeError) as exc:
-        raise InvalidInputError(_CURSOR_ERROR) from exc
-    event_id = value.get("before") if isinstance(value, dict) else None
-    if type(event_id) is not int or event_id < 1:
-        raise InvalidInputError(_CURSOR_ERROR)
-    return event_id
-
-
-def _utc(moment: datetime) -> datetime:
-    """SQLite stores times as UTC text without a zone, so compare in UTC only."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
 def _conditions(flt: EventFilter) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if flt.kind is not None:
@@ -96,21 +67,13 @@ def _conditions(flt: EventFilter) -> list[ColumnElement[bool]]:
         conditions.append(EventRow.task_id == flt.task_id)
     if flt.actor is not None:
         conditions.append(EventRow.actor == flt.actor)
-    since = _utc(flt.since) if flt.since else None
-    until = _utc(flt.until) if flt.until else None
-    if since and until and since > until:
-        raise InvalidInputError(f"since ({since.isoformat()}) is after until ({until.isoformat()})")
-    if since:
-        conditions.append(EventRow.at >= since)
-    if until:
-        conditions.append(EventRow.at < until)
-    return conditions
+    return conditions + time_window(EventRow.at, flt.since, flt.until)
 
 
 def to_event(row: EventRow) -> Event:
     return Event(
         id=row.id,
-        at=_utc(row.at),
+        at=as_utc(row.at),
         kind=row.kind,
         actor=row.actor,
         object_kind=row.object_kind,
@@ -135,14 +98,9 @@ def list_events(
 ) -> EventPage:
     """Newest first; `next_cursor` is None on the last page. Only the events of the
     scope's project (a platform event, such as a sync's, belongs to none)."""
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}")
     stmt = select(EventRow).where(*_conditions(flt), *scope.owned(EventRow.project_id))
-    if cursor:
-        stmt = stmt.where(EventRow.id < decode_cursor(cursor))
-    rows = list(session.scalars(stmt.order_by(EventRow.id.desc()).limit(limit + 1)))
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return EventPage([to_event(row) for row in rows[:limit]], next_cursor)
+    rows, next_cursor = newest_first(session, stmt, EventRow.id, cursor=cursor, limit=limit)
+    return EventPage([to_event(row) for row in rows], next_cursor)
 
 
 def has_events_of(session: Session, object_id: str, scope: Scope = PLATFORM) -> bool:

@@ -1,5 +1,5 @@
 """The audit log: one row per mutating API call (tessera.api.audit writes them), read
-newest first, filtered and keyset-paged by id as the event log is.
+newest first, filtered and keyset-paged by id as the event log is (tessera.db.paging).
 
 A platform admin reads every entry; a project admin those of their own project, that is
 of calls made with a token scoped to it. Entries never hold a request body, a header or
@@ -9,16 +9,14 @@ a token, so reading them reveals who did what, never a secret.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
+from tessera.db.paging import newest_first, time_window
 from tessera.db.rows import AuditRow
-from tessera.errors import InvalidInputError
-from tessera.events.queries import decode_cursor, encode_cursor
 from tessera.identity.model import Principal
-from tessera.inventory.queries import MAX_LIMIT
 
 
 def outcome_of(status_code: int) -> str:
@@ -46,10 +44,6 @@ class AuditFilter:
     until: datetime | None = None
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def _conditions(caller: Principal, flt: AuditFilter) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if not caller.is_admin:
@@ -62,15 +56,7 @@ def _conditions(caller: Principal, flt: AuditFilter) -> list[ColumnElement[bool]
         conditions.append(AuditRow.action == flt.action)
     if flt.outcome is not None:
         conditions.append(AuditRow.outcome == flt.outcome)
-    since = _utc(flt.since) if flt.since else None
-    until = _utc(flt.until) if flt.until else None
-    if since and until and since > until:
-        raise InvalidInputError(f"since ({since.isoformat()}) is after until ({until.isoformat()})")
-    if since:
-        conditions.append(AuditRow.at >= since)
-    if until:
-        conditions.append(AuditRow.at < until)
-    return conditions
+    return conditions + time_window(AuditRow.at, flt.since, flt.until)
 
 
 def list_entries(
@@ -82,11 +68,5 @@ def list_entries(
     limit: int = 50,
 ) -> tuple[list[AuditRow], str | None]:
     """Newest first; the cursor is None on the last page."""
-    if not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInputError(f"limit must be between 1 and {MAX_LIMIT}")
     stmt = select(AuditRow).where(*_conditions(caller, flt))
-    if cursor:
-        stmt = stmt.where(AuditRow.id < decode_cursor(cursor))
-    rows = list(session.scalars(stmt.order_by(AuditRow.id.desc()).limit(limit + 1)))
-    next_cursor = encode_cursor(rows[limit - 1].id) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return newest_first(session, stmt, AuditRow.id, cursor=cursor, limit=limit)

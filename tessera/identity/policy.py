@@ -9,7 +9,7 @@ row is 404, never 403).
 
 from __future__ import annotations
 
-from tessera.identity.model import Rule
+from tessera.identity.model import Principal, Rule
 
 P, A, R, M, PA, ADM = (
     Rule.PUBLIC,
@@ -25,6 +25,7 @@ RULES: dict[str, Rule] = {
     "healthz": P,
     "login": P,
     "whoami": A,
+    "update_preferences": A,
     "list_tokens": A,
     "create_token": A,
     "revoke_token": A,
@@ -54,15 +55,22 @@ RULES: dict[str, Rule] = {
     "add_provider": ADM,
     "delete_provider": ADM,
     "sync_provider": ADM,
+    "set_provider_network": ADM,
     "list_provider_kinds": A,
     "list_vms": R,
     "show_vm": R,
     "adopt_vm": ADM,
+    "list_unmanaged_vms": ADM,
+    "preview_adopt": ADM,
+    "adopt_vms": ADM,
+    "preview_release": ADM,
+    "release_vms": ADM,
     "list_hosts": R,
     "list_clusters": R,
     "list_datastores": R,
     "list_networks": R,
     "list_snapshots": R,
+    "show_overview": R,
     # VM changes
     "create_vm": M,
     "create_vm_dry_run": M,
@@ -96,6 +104,7 @@ RULES: dict[str, Rule] = {
     # tasks and events
     "list_tasks": R,
     "show_task": R,
+    "stream_tasks": R,
     "cancel_task": M,
     "retry_task": M,
     "list_task_items": R,
@@ -103,4 +112,63 @@ RULES: dict[str, Rule] = {
     "list_vm_events": R,
     # the audit log: an admin's in full, a project admin's of their project
     "list_audit": PA,
+    # Tessera's own networks (tessera.network): a project's members make and change them;
+    # the address space of regions, peers and migration targets is the admins'
+    "list_segments": R,
+    "show_segment": R,
+    "create_segment": M,
+    "update_segment": M,
+    "delete_segment": M,
+    "list_subnets": R,
+    "show_subnet": R,
+    "create_subnet": M,
+    "delete_subnet": M,
+    "list_ports": R,
+    "show_port": R,
+    "create_port": M,
+    "delete_port": M,
+    "list_routers": R,
+    "show_router": R,
+    "create_router": M,
+    "delete_router": M,
+    "set_router_gateway": M,
+    "clear_router_gateway": M,
+    "add_router_interface": M,
+    "remove_router_interface": M,
+    "list_floating_ips": R,
+    "show_floating_ip": R,
+    "create_floating_ip": M,
+    "associate_floating_ip": M,
+    "delete_floating_ip": M,
+    "list_security_groups": R,
+    "show_security_group": R,
+    "create_security_group": M,
+    "delete_security_group": M,
+    "create_security_group_rule": M,
+    "delete_security_group_rule": M,
+    "list_address_ranges": ADM,
+    "create_address_range": ADM,
+    "delete_address_range": ADM,
+    "list_address_overlaps": ADM,
+    # interconnects between regions: the platform's, like the address space
+    "list_interconnects": ADM,
+    "create_interconnect": ADM,
+    "show_interconnect": ADM,
+    "delete_interconnect": ADM,
+    # migration plans (the platform's; they move VMs between pools)
+    "list_migration_plans": ADM,
+    "create_migration_plan": ADM,
+    "show_migration_plan": ADM,
+    "update_migration_plan": ADM,
+    "delete_migration_plan": ADM,
+    "check_migration_plan": ADM,
+    "start_migration_plan": ADM,
+    "cancel_migration_plan": ADM,
+    "resume_migration_plan": ADM,
+    "rollback_migration_plan": ADM,
 }
+
+
+def permitted(principal: Principal) -> list[str]:
+    """The operations `principal` may call, by name, sorted (what the portal offers)."""
+    return sorted(name for name, rule in RULES.items() if principal.allows(rule))

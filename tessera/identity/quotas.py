@@ -18,7 +18,8 @@ Snapshots are not in the inventory, and asking every pool at each check would ma
 submitting a task as slow as the slowest pool: a project's snapshots in use are those
 its VMs' succeeded snapshot tasks made and did not delete, plus one per unfinished
 snapshot create. Snapshots taken or deleted outside Tessera are not seen. Floating IPs
-do not exist yet (issue 8): their quota is kept and shown, with nothing in use.
+in use are the project's rows of floating_ips (tessera.network.routing checks their
+quota as it allocates one, under this module's lock name for the project).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from tessera.db.rows import QuotaRow, TaskRow, VMDiskRow, VMRow
+from tessera.db.rows import FloatingIPRow, QuotaRow, TaskRow, VMDiskRow, VMRow
 from tessera.domain.tasks import TaskKind, TaskState
 from tessera.errors import QuotaExceededError
 
@@ -63,6 +64,7 @@ class Totals:
     ram_mib: int = 0
     disk_bytes: int = 0
     snapshots: int = 0
+    floating_ips: int = 0
 
     def __add__(self, other: Totals) -> Totals:
         return Totals(*(a + b for a, b in zip(self.values(), other.values(), strict=True)))
@@ -76,7 +78,7 @@ class Totals:
         return Totals(*(max(0, want - have) for want, have in pairs))
 
     def of(self, quota: str) -> int:
-        """The amount in the quota's unit (0 for floating IPs, which do not exist yet)."""
+        """The amount in the quota's unit."""
         if quota == "disk_gib":
             return math.ceil(self.disk_bytes / GIB)
         return int(getattr(self, quota, 0))
@@ -227,7 +229,12 @@ def _in_use(session: Session, project_id: str) -> Totals:
         .where(VMRow.project_id == project_id)
     )
     snapshots = _snapshots(session, project_id)
-    return Totals(vms, int(cpus or 0), int(mib or 0), int(disks or 0), snapshots)
+    floating_ips = session.scalar(
+        select(func.count(FloatingIPRow.id)).where(FloatingIPRow.project_id == project_id)
+    )
+    return Totals(
+        vms, int(cpus or 0), int(mib or 0), int(disks or 0), snapshots, int(floating_ips or 0)
+    )
 
 
 def _snapshots(session: Session, project_id: str) -> int:

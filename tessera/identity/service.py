@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -191,10 +191,7 @@ def login(
             ok = verify_password(row.password_hash if row else None, password)
         if row is None or not ok or not row.enabled:
             if row is not None and not ok:
-                row.failed_logins += 1
-                if row.failed_logins >= settings.login_max_failures:
-                    row.locked_until = now + timedelta(seconds=settings.login_lockout_s)
-                    row.failed_logins = 0
+                _count_failure(settings, row, now)
         else:
             row.failed_logins, row.locked_until = 0, None
             try:
@@ -226,6 +223,14 @@ def _login_user(
         )
         row = spelled[0] if len(spelled) == 1 else None
     return row
+
+
+def _count_failure(settings: Settings, row: UserRow, now: datetime) -> None:
+    """One more wrong password; `login_max_failures` in a row lock the account."""
+    row.failed_logins += 1
+    if row.failed_logins >= settings.login_max_failures:
+        row.locked_until = now + timedelta(seconds=settings.login_lockout_s)
+        row.failed_logins = 0
 
 
 def _check_unlocked(row: UserRow | None, now: datetime) -> None:
@@ -465,11 +470,18 @@ def update_user(
     user_id: str,
     *,
     password: str | None = None,
+    current_password: str | None = None,
     enabled: bool | None = None,
     locale: str | None = None,
 ) -> UserRow:
-    """A user changes their own password and language; an admin also enables, disables
-    and unlocks (a new password clears a lockout)."""
+    """A user changes their own password (giving the current one, so that a stolen
+    session cannot take the account over) and language; an admin also enables, disables
+    and unlocks, and resets another's password without knowing it (a new password clears
+    a lockout). A new password ends the user's other login sessions; API tokens stay."""
+    if current_password is not None and password is None:
+        raise InvalidInputError("current_password goes with a new password")
+    if password is not None and user_id == caller.user_id:
+        _check_current_password(rt, user_id, current_password)
     with rt.sessions.begin() as session:
         row = get_user(session, caller, user_id)
         if row.id != caller.user_id and not caller.is_admin:
@@ -483,9 +495,37 @@ def update_user(
                 raise InvalidInputError("a directory user's password is changed in the directory")
             row.password_hash = hash_password(password)
             row.failed_logins, row.locked_until = 0, None
+            session.execute(
+                update(TokenRow)
+                .where(
+                    TokenRow.user_id == row.id,
+                    TokenRow.kind == TokenKind.SESSION.value,
+                    TokenRow.revoked_at.is_(None),
+                    TokenRow.id != caller.token_id,
+                )
+                .values(revoked_at=utcnow())
+            )
         if locale is not None:
             row.locale = locale
         return row
+
+
+def _check_current_password(rt: Runtime, user_id: str, current: str | None) -> None:
+    """The caller's own current password, checked as a login checks it: a wrong one
+    counts toward the lockout (committed before the refusal), and a locked account is
+    refused. A directory user's is left to update_user to refuse."""
+    if current is None:
+        raise InvalidInputError("to change your own password, give your current one too")
+    with rt.sessions.begin() as session:
+        row = session.get(UserRow, user_id)
+        if row is None or row.source == "ldap":
+            return
+        now = datetime.now(UTC)
+        _check_unlocked(row, now)
+        if verify_password(row.password_hash, current):
+            return
+        _count_failure(rt.settings, row, now)
+    raise ForbiddenError("the current password is wrong")
 
 
 def delete_user(rt: Runtime, caller: Principal, user_id: str) -> None:
@@ -518,7 +558,7 @@ def list_members(
             .join(UserRow, UserRow.id == RoleAssignmentRow.user_id)
             .where(RoleAssignmentRow.project_id == project_id)
             .order_by(UserRow.name)
-        ).tuples()
+        )
     ]
 
 

@@ -106,6 +106,7 @@ def row_values(obj: InventoryObject, maps: IdMaps, now: datetime) -> dict[str, A
                 "is_template": obj.is_template,
                 "instance_uuid": obj.instance_uuid,
                 "annotation": obj.annotation,
+                "folder": obj.folder,
                 "updated_at": now,
             }
     raise TypeError(f"not an inventory object: {type(obj).__name__}")

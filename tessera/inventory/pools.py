@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import socket
 import threading
 import time
@@ -61,6 +62,12 @@ METADATA_ADDRESSES = frozenset(
     ipaddress.ip_address(a) for a in ("169.254.169.254", "100.100.100.200", "fd00:ec2::254")
 )
 THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
+# The libvirt URI options a pool URL may carry. Every other one is refused: several run
+# a command or read a file on the control plane (command, netcat, proxy, socket, keyfile,
+# known_hosts, pkipath, sshauth=agent...), and libvirt passes unknown ones on. no_tty
+# keeps ssh from asking on a terminal (there is none); no_verify skips the TLS server's
+# certificate check, as verify_tls=false does for vSphere.
+LIBVIRT_OPTIONS = frozenset({"no_tty", "no_verify"})
 RESOLVE_TIMEOUT_S = 2.0
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -75,12 +82,27 @@ def check_url(kind: str, url: str) -> None:
     if parts.scheme not in ALLOWED_SCHEMES[kind]:
         allowed = ", ".join(sorted(ALLOWED_SCHEMES[kind]))
         raise InvalidInputError(f"a {kind} URL must use one of: {allowed} (got {parts.scheme!r})")
+    if kind == "libvirt":
+        _check_libvirt_options(parts.query)
     host = unquote(parts.hostname or "").rstrip(".")
     if not host:
         return  # a local libvirt socket (qemu:///system)
     reason = _refusal(host)
     if reason:
         raise InvalidInputError(f"refused provider URL: host {host!r} {reason}")
+
+
+def _check_libvirt_options(query: str) -> None:
+    """Refuse every option but LIBVIRT_OPTIONS, named as libvirt reads it: escapes
+    undone, in any case, separated by '&' or ';'."""
+    for part in re.split("[&;]", query):
+        name = unquote(part.partition("=")[0]).strip().lower()
+        if part and name not in LIBVIRT_OPTIONS:
+            allowed = ", ".join(sorted(LIBVIRT_OPTIONS))
+            raise InvalidInputError(
+                f"refused provider URL: libvirt option {name!r} is not allowed (it may run"
+                f" a command or read a file on the control plane); allowed: {allowed}"
+            )
 
 
 def _refusal(host: str) -> str | None:

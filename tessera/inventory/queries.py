@@ -18,11 +18,10 @@ from sqlalchemy import ColumnElement, Select, and_, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnClause
 
+from tessera.db.paging import MAX_LIMIT
 from tessera.db.rows import VMDiskRow, VMNicRow, VMRow, VMTagRow
 from tessera.errors import InvalidInputError, NotFoundError
-from tessera.identity.scope import ALL_POOLS, PLATFORM, PoolGrants, Scope
-
-MAX_LIMIT = 1000
+from tessera.identity.scope import PLATFORM, Scope
 
 
 @dataclass(frozen=True)
@@ -138,7 +137,7 @@ class VMFilter:
     tag: str | None = None
 
 
-def _name_matches(session: Session, column: Any, text: str) -> ColumnElement[bool]:
+def name_matches(session: Session, column: Any, text: str) -> ColumnElement[bool]:
     """Case-insensitive substring match, with LIKE's wildcards taken literally.
 
     SQLite's own LIKE already ignores ASCII case and runs in C; ILIKE would wrap both
@@ -162,7 +161,7 @@ def vm_conditions(session: Session, flt: VMFilter) -> list[ColumnElement[bool]]:
     if flt.host_id:
         conditions.append(VMRow.host_id == flt.host_id)
     if flt.name_contains:
-        conditions.append(_name_matches(session, VMRow.name, flt.name_contains))
+        conditions.append(name_matches(session, VMRow.name, flt.name_contains))
     if flt.tag:
         # EXISTS probes the (vm_id, tag) key while walking the sort index in order, so a
         # page stops after `limit` matches instead of sorting every tagged VM.
@@ -247,28 +246,3 @@ def get_vm(session: Session, vm_id: str, scope: Scope = PLATFORM) -> dict[str, A
     item["disks"] = vm_children(session, VMDiskRow, [vm_id]).get(vm_id, [])
     item["nics"] = vm_children(session, VMNicRow, [vm_id]).get(vm_id, [])
     return item
-
-
-def list_simple(
-    session: Session,
-    table: Any,
-    *,
-    provider_id: str | None = None,
-    name_contains: str | None = None,
-    sort: str = "name",
-    cursor: str | None = None,
-    limit: int = 50,
-    grants: PoolGrants = ALL_POOLS,
-) -> Page:
-    """Pages of a flat inventory table (hosts, datastores, networks, clusters), of the
-    pools (and networks) `grants` reaches."""
-    columns = [c for c in table.__table__.columns if c.name not in {"fingerprint", "native_id"}]
-    stmt = select(*columns).where(*grants.visible(table))
-    if provider_id:
-        stmt = stmt.where(table.provider_id == provider_id)
-    if name_contains:
-        stmt = stmt.where(_name_matches(session, table.name, name_contains))
-    stmt, sort_name, _ = paginate(
-        stmt, table, sort=sort, allowed_sorts=("name",), cursor=cursor, limit=limit
-    )
-    return run_page(session, stmt, sort_name, limit)

@@ -31,6 +31,8 @@ import libvirt
 from lxml import etree
 
 from tessera.lab import LabError
+from tessera.network.dataplane import iproute
+from tessera.network.dataplane.ovs import OvsInstance
 
 KvmDriver = Literal["qemu", "test"]
 
@@ -488,3 +490,40 @@ def _drop_firewall_rules(bridges: list[str]) -> None:
                 check=False,
                 timeout=10,
             )
+
+
+@dataclass(frozen=True)
+class HostSwitch:
+    """A lab host's Open vSwitch: its own ovsdb-server and ovs-vswitchd (userspace
+    datapath) under the host's folder, the switch's bridges in the host's network
+    namespace (one per host, so every host can have its `br-default`), its database on a
+    loopback port: the pool's `ovsdb` network setting."""
+
+    netns: str
+    ovsdb: str
+
+
+def host_netns(home: Path) -> str:
+    """The namespace standing for a lab host: unique per host folder (two labs, e.g. the
+    demo's and a test's, may both have a `kvm-1`)."""
+    digest = hashlib.sha256(str(home.resolve()).encode()).hexdigest()[:8]
+    return f"tlab-{digest}-{home.name}"
+
+
+def start_host_switch(home: Path, *, port: int = 0) -> HostSwitch:
+    """Start (or find running) the host's switch; safe to repeat."""
+    netns = host_netns(home)
+    iproute.add_namespace(netns)
+    port_file = home / "ovs" / "manager-port"
+    if not port and port_file.exists():
+        port = int(port_file.read_text())
+    switch = OvsInstance(home / "ovs", netns=netns, manager_port=port or free_port())
+    switch.start()
+    port_file.write_text(str(switch.manager_port))
+    return HostSwitch(netns, f"tcp:127.0.0.1:{switch.manager_port}")
+
+
+def stop_host_switch(home: Path) -> None:
+    """Stop the host's switch and delete its namespace; a stopped one is fine."""
+    OvsInstance(home / "ovs").stop()
+    iproute.delete_namespace(host_netns(home))

@@ -43,6 +43,8 @@ class KvmEntry:
     uri: str
     pid: int
     driver: str
+    ovsdb: str = ""  # its switch (kvm.start_host_switch), the pool's network setting
+    netns: str = ""
 
 
 @dataclass
@@ -135,6 +137,10 @@ def lab_up(spec: LabSpec, lab_dir: Path) -> LabState:
             )
             state.kvm_hosts.append(KvmEntry(name=name, uri=host.uri, pid=host.pid, driver=driver))
             state.save(lab_dir)
+        for entry in state.kvm_hosts:
+            if entry.driver == "qemu":
+                switch = kvm.start_host_switch(lab_dir / entry.name)
+                entry.ovsdb, entry.netns = switch.ovsdb, switch.netns
     finally:
         state.save(lab_dir)
     return state
@@ -147,5 +153,7 @@ def lab_down(lab_dir: Path) -> LabState:
         vcsim.stop_pid(vc.pid)
     for host in state.kvm_hosts:
         kvm.stop_pid(host.pid)
+        if host.ovsdb:
+            kvm.stop_host_switch(lab_dir / host.name)
     LabState().save(lab_dir)
     return state

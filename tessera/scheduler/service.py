@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import ColumnElement, and_, delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -213,15 +213,24 @@ def _find_group(
     missing: type[NotFoundError | InvalidInputError],
     scope: Scope = PLATFORM,
 ) -> PlacementGroupRow:
+    """A group in `scope` by id, or by name among the groups of the caller's own project
+    (an unscoped admin's: the platform's), the only place a name is unique."""
+    by_name = and_(PlacementGroupRow.name == name_or_id, _of_project(scope.project_id))
     row = session.scalar(
         select(PlacementGroupRow).where(
-            or_(PlacementGroupRow.id == name_or_id, PlacementGroupRow.name == name_or_id),
+            or_(PlacementGroupRow.id == name_or_id, by_name),
             *scope.owned(PlacementGroupRow.project_id),
         )
     )
     if row is None:
         raise missing(f"placement group {name_or_id!r} not found")
     return row
+
+
+def _of_project(project_id: str | None) -> ColumnElement[bool]:
+    """The groups of `project_id`; None: the platform's own."""
+    column = PlacementGroupRow.project_id
+    return column.is_(None) if project_id is None else column == project_id
 
 
 def _members(session: Session, scope: Scope, group_ids: list[str]) -> dict[str, list[str]]:
@@ -270,10 +279,12 @@ def get_group(session: Session, name_or_id: str, scope: Scope = PLATFORM) -> Gro
 def create_group(
     rt: Runtime, name: str, policy: GroupPolicy, *, project_id: str | None = None
 ) -> GroupView:
-    """A group of `project_id` (None: the platform's). Names are unique across projects."""
+    """A group of `project_id` (None: the platform's). Names are unique within a project
+    (the platform's groups: among themselves), so another project's never conflicts."""
+    taken = and_(PlacementGroupRow.name == name, _of_project(project_id))
     try:
         with rt.sessions.begin() as session:
-            if session.scalar(select(PlacementGroupRow.id).where(PlacementGroupRow.name == name)):
+            if session.scalar(select(PlacementGroupRow.id).where(taken)):
                 raise ConflictError(f"a placement group named {name!r} already exists")
             row = PlacementGroupRow(name=name, policy=policy.value, project_id=project_id)
             session.add(row)

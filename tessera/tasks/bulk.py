@@ -12,9 +12,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from tessera.db.rows import TaskItemRow, TaskRow, VMRow, utcnow
@@ -33,6 +33,7 @@ MAX_VMS = 10_000
 PREVIEW_LIMIT = 1_000
 # Items written or updated per transaction.
 _CHUNK = 500
+_T = TypeVar("_T")
 _CHILDREN = uuid.UUID("0b7c1d52-8f0e-4a55-9d3c-2f57c4c1a0e1")
 
 
@@ -334,14 +335,26 @@ def poll(rt: Runtime, task_id: str) -> Tally:
                 .values(state=ItemState.CANCELLED.value, updated_at=now)
             )
         tally = _tally(session, task_id)
-        parent.result = {**(parent.result or {}), **tally.as_result()}
-        parent.progress = (tally.total - tally.remaining) * 100 // max(tally.total, 1)
-        parent.updated_at = now
+        record_tally(parent, tally, now)
     return tally
 
 
-def _tally(session: Session, task_id: str) -> Tally:
-    cancel = session.scalar(select(TaskRow.cancel_requested).where(TaskRow.id == task_id))
+def next_pending(stmt: Select[_T], task_id: str, limit: int) -> Select[_T]:
+    """`stmt` narrowed to a task's next `limit` pending items, in order: the chunk a step
+    works on in one transaction (a re-run after a crash starts after the committed ones)."""
+    return (
+        stmt.where(
+            TaskItemRow.task_id == task_id,
+            TaskItemRow.state == ItemState.PENDING.value,
+        )
+        .order_by(TaskItemRow.position)
+        .limit(limit)
+    )
+
+
+def count_items(session: Session, task_id: str, cancel_requested: bool) -> Tally:
+    """Where a task's items stand, counted in the database: one tally for every task
+    with items (bulk actions, adoption)."""
     counts = dict(
         session.execute(
             select(TaskItemRow.state, func.count())
@@ -354,8 +367,21 @@ def _tally(session: Session, task_id: str) -> Tally:
         succeeded=counts.get(ItemState.SUCCEEDED.value, 0),
         failed=counts.get(ItemState.FAILED.value, 0),
         cancelled=counts.get(ItemState.CANCELLED.value, 0),
-        cancel_requested=bool(cancel),
+        cancel_requested=cancel_requested,
     )
+
+
+def record_tally(task: TaskRow, tally: Tally, now: Any) -> None:
+    """Keep the tally in the task's result and its share done as progress, so a task's
+    readers see how far its items are without counting them."""
+    task.result = {**(task.result or {}), **tally.as_result()}
+    task.progress = (tally.total - tally.remaining) * 100 // max(tally.total, 1)
+    task.updated_at = now
+
+
+def _tally(session: Session, task_id: str) -> Tally:
+    cancel = session.scalar(select(TaskRow.cancel_requested).where(TaskRow.id == task_id))
+    return count_items(session, task_id, bool(cancel))
 
 
 def apply_tags(rt: Runtime, task_id: str) -> Tally:
@@ -364,17 +390,7 @@ def apply_tags(rt: Runtime, task_id: str) -> Tally:
     while True:
         with rt.sessions.begin() as session:
             parent = service.get_task(session, task_id)
-            items = list(
-                session.scalars(
-                    select(TaskItemRow)
-                    .where(
-                        TaskItemRow.task_id == task_id,
-                        TaskItemRow.state == ItemState.PENDING.value,
-                    )
-                    .order_by(TaskItemRow.position)
-                    .limit(_CHUNK)
-                )
-            )
+            items = list(session.scalars(next_pending(select(TaskItemRow), task_id, _CHUNK)))
             if not items:
                 break
             now = utcnow()

@@ -86,9 +86,10 @@ class TaskEngine:
     def start(cls, rt: Runtime) -> TaskEngine:
         """Launch DBOS (which resumes this worker's interrupted workflows), sweep, and
         start the heartbeat and dead-worker sweeper; or, with tasks off, only a client."""
+        from tessera.migration import workflow as migration  # its steps, before launch
         from tessera.tasks import workflows  # registers the workflows before launch
 
-        del workflows
+        del workflows, migration
         with cls._guard:
             if cls._current is not None:
                 raise RuntimeError("a task engine already runs in this process")

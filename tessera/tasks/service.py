@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import Select, select, update
@@ -22,10 +22,12 @@ from tessera.db.rows import (
     ClusterRow,
     DatastoreRow,
     HostRow,
+    NetPortRow,
     NetworkRow,
     PlacementClaimRow,
     ProjectRow,
     ProviderRow,
+    SegmentRow,
     TaskItemRow,
     TaskRow,
     VMDiskRow,
@@ -53,6 +55,7 @@ from tessera.identity import quotas
 from tessera.identity.scope import ALL_POOLS, PLATFORM, PoolGrants, Scope, pool_grants
 from tessera.inventory import queries
 from tessera.inventory.pools import endpoint_for, get_provider
+from tessera.network import ports
 from tessera.providers import driver_class, open_provider
 from tessera.providers.base import OPERATION_CAPABILITIES
 from tessera.providers.faults import ProviderError, ProviderNotFound
@@ -90,8 +93,12 @@ class DiskRequest:
 
 @dataclass(frozen=True)
 class NicRequest:
-    network_id: str
+    """A NIC on a network of the VM's pool or on a Tessera segment (`network_id`, either
+    kind of id), or on a port of the caller's (`port_id`, whose MAC it takes)."""
+
+    network_id: str | None = None
     mac: str | None = None
+    port_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,85 @@ def _network_native(session: Session, network_id: str, provider_id: str, grants:
     return _native(session, NetworkRow, network_id, provider_id, "network")
 
 
+def _on_segment(session: Session, nic: NicRequest) -> bool:
+    """Whether the NIC is on a Tessera segment (through a port), not a pool network."""
+    if nic.port_id is not None:
+        if nic.network_id is not None:
+            raise InvalidInputError("a NIC takes a network_id or a port_id, not both")
+        return True
+    return (
+        nic.network_id is not None
+        and session.get(NetworkRow, nic.network_id) is None
+        and session.get(SegmentRow, nic.network_id) is not None
+    )
+
+
+def _nic_params(session: Session, nic: NicRequest, pid: str, grants: PoolGrants) -> dict[str, Any]:
+    if nic.network_id is None:
+        raise InvalidInputError("a NIC needs a network_id or a port_id")
+    return {"network": _network_native(session, nic.network_id, pid, grants), "mac": nic.mac}
+
+
+@dataclass(frozen=True)
+class PortBinder:
+    """Makes the ports of a task's NICs on segments (or binds the ports given) in the
+    transaction that saves the task, once its pool is known; begins it with `locks` (the
+    segments' IPAM locks). A create's ports name its task until the VM exists (`vm_id`
+    None); its params get the NICs at their index, an add-NIC task's at the top. The ports
+    made (not given) are listed in `made_ports`, to be deleted with their NIC."""
+
+    nics: tuple[tuple[int, NicRequest], ...]
+    scope: Scope
+    locks: tuple[str, ...]
+    vm_id: str | None = None
+
+    def __call__(self, session: Session, row: TaskRow) -> None:
+        provider = session.get(ProviderRow, row.provider_id)
+        if provider is None:
+            raise NotFoundError(f"provider {row.provider_id} not found")
+        device_id, made = self.vm_id or row.id, []
+        params: dict[str, Any] = dict(row.params)
+        for index, nic in self.nics:
+            if nic.port_id is not None:
+                if nic.mac is not None:
+                    raise InvalidInputError("a NIC on a port has the port's MAC: give no mac")
+                port = ports.bind_vm_port(session, nic.port_id, self.scope, device_id=device_id)
+                if port.project_id != row.project_id:
+                    raise InvalidInputError(
+                        f"port {nic.port_id} belongs to another project than the VM"
+                    )
+            else:
+                segment = ports.vm_segment(session, str(nic.network_id), self.scope)
+                port = ports.new_vm_port(
+                    session, segment, project_id=row.project_id, mac=nic.mac, device_id=device_id
+                )
+                made.append(port.id)
+            spec = ports.vm_nic(session, port, provider)
+            entry = {
+                "network": spec.network_native_id,
+                "mac": spec.mac,
+                "bridge": asdict(spec.bridge) if spec.bridge else None,
+                "port_id": port.id,
+            }
+            if self.vm_id is None:
+                params["nics"] = [entry if i == index else n for i, n in enumerate(params["nics"])]
+            else:
+                params.update(entry)
+        params["made_ports"] = made
+        row.params = params
+
+
+def port_binder(
+    session: Session, nics: Sequence[NicRequest], scope: Scope, vm_id: str | None = None
+) -> PortBinder | None:
+    """The binder of the NICs on segments; None when every NIC is on a pool network."""
+    wanted = tuple((i, nic) for i, nic in enumerate(nics) if _on_segment(session, nic))
+    if not wanted:
+        return None
+    segment_ids = {str(nic.network_id) for _, nic in wanted if nic.port_id is None}
+    return PortBinder(wanted, scope, tuple(ports.ipam_locks(session, segment_ids)), vm_id)
+
+
 def _default_datastore(session: Session, provider_id: str) -> DatastoreRow:
     row = session.scalar(
         select(DatastoreRow)
@@ -160,15 +246,21 @@ def _default_datastore(session: Session, provider_id: str) -> DatastoreRow:
     return row
 
 
-def _holder_conflict(session: Session, keys: Sequence[str]) -> LockedError | None:
+def _holder_conflict(session: Session, keys: Sequence[str], scope: Scope) -> ConflictError | None:
+    """The 409 for keys another task holds, naming that task only when `scope` sees it:
+    another project's task (a create of the same name on the same pool, say) is not
+    even hinted at."""
     lock = session.scalar(select(VMLockRow).where(VMLockRow.key.in_(keys)).limit(1))
     if lock is None:
         return None
     holder = session.get(TaskRow, lock.task_id)
-    kind = holder.kind if holder else "task"
+    if holder is None or not scope.sees(holder.project_id):
+        return ConflictError(
+            "another operation holds this resource; try again once it has finished"
+        )
     what = "the pool's sync" if lock.key.startswith("sync:") else "the VM"
     return LockedError(
-        f"{what} is locked by {kind} task {lock.task_id} until it finishes",
+        f"{what} is locked by {holder.kind} task {lock.task_id} until it finishes",
         holder_task_id=lock.task_id,
     )
 
@@ -218,7 +310,11 @@ def _submit(
     child: ChildOf | None = None,
     place: Placer | None = None,
     project_id: str | None = None,
+    scope: Scope = PLATFORM,
+    bind: PortBinder | None = None,
 ) -> TaskRow:
+    """Save and queue a task for a caller who sees `scope`; a bulk task's child is seen
+    (its errors read) by its parent's project. `bind` makes its NICs' ports with it."""
     row = new_task(
         kind,
         params,
@@ -228,7 +324,9 @@ def _submit(
         child=child,
         project_id=project_id,
     )
-    _commit_with_locks(rt, row, lock_keys, place)
+    if child is not None:
+        scope = Scope(project_id=child.project_id, unrestricted=child.project_id is None)
+    _commit_with_locks(rt, row, lock_keys, place, scope=scope, bind=bind)
     if child is None:  # a bulk task's workflow queues its children itself
         enqueue(row)
     return row
@@ -245,26 +343,32 @@ def _commit_with_locks(
     lock_keys: Sequence[str],
     place: Placer | None = None,
     *,
+    scope: Scope = PLATFORM,
     retried_from: str | None = None,
+    bind: PortBinder | None = None,
 ) -> None:
     """Save the task and its locks together; the locks' primary key settles races. With
     `place`, the task is placed first and its claim saved too, serialised with every other
     placement, so two tasks never both take the last room. A task that takes more of its
     project's quotas is checked against them in the same transaction, serialised with the
     project's other such tasks (quotas.reserve). Its task.queued event (after task.retried
-    for a retry, from the state `retried_from`) commits with it."""
+    for a retry, from the state `retried_from`) commits with it, and so do the ports
+    `bind` makes. A conflict names the task holding a lock when `scope` sees that task."""
     keys, claim = list(lock_keys), None
     serialized = quotas.lock_names(row) + ([placement.PLACEMENT_LOCK] if place else [])
+    serialized += list(bind.locks) if bind else []
     try:
         with rt.sessions.begin() as session:
             if serialized:
                 serialize(session, *serialized)
             if place is not None:
                 keys, claim = place(session, row)
-            conflict = _holder_conflict(session, keys)
+            conflict = _holder_conflict(session, keys, scope)
             if conflict is not None:
                 raise conflict
             quotas.reserve(session, row)
+            if bind is not None:
+                bind(session, row)
             session.merge(row)
             session.flush()
             session.add_all(VMLockRow(key=key, task_id=row.id) for key in keys)
@@ -273,7 +377,7 @@ def _commit_with_locks(
             _record_queued(session, row, retried_from)
     except IntegrityError:
         with rt.sessions() as session:
-            conflict = _holder_conflict(session, keys)
+            conflict = _holder_conflict(session, keys, scope)
         raise conflict or ConflictError("the VM is locked by another task") from None
 
 
@@ -356,7 +460,7 @@ def create_placement_spec(
         zone=req.zone,
         provider=_pinned_pool(session, req, grants),
         capabilities=tuple(OPERATION_CAPABILITIES[op] for op in _create_operations(req)),
-        networks=tuple(nic.network_id for nic in req.nics),
+        networks=tuple(str(nic.network_id) for nic in req.nics if not _on_segment(session, nic)),
         group=req.group,
         strategy=req.strategy,
     )
@@ -412,7 +516,7 @@ def _create_params(
         for disk in req.disks
     ]
     nics = [
-        {"network": _network_native(session, nic.network_id, pid, grants), "mac": nic.mac}
+        None if _on_segment(session, nic) else _nic_params(session, nic, pid, grants)
         for nic in req.nics
     ]
     placement = {
@@ -445,6 +549,7 @@ def submit_create(rt: Runtime, req: VMCreateRequest, *, scope: Scope = PLATFORM)
         with rt.sessions() as session:
             owner = _owner(session, req, scope)
             _check_given_pool(session, req, pool_grants(session, scope))
+            bind = port_binder(session, req.nics, scope)
         return _submit(
             rt,
             kind=TaskKind.VM_CREATE,
@@ -455,6 +560,8 @@ def submit_create(rt: Runtime, req: VMCreateRequest, *, scope: Scope = PLATFORM)
             requester=req.requester,
             place=_placer(rt.settings, req, scope),
             project_id=owner,
+            scope=scope,
+            bind=bind,
         )
     if req.zone is not None or req.group is not None:
         raise InvalidInputError("zone and group guide the scheduler: not with a host or cluster")
@@ -475,6 +582,7 @@ def submit_create(rt: Runtime, req: VMCreateRequest, *, scope: Scope = PLATFORM)
             datastore=_pool_datastore(session, pid, req.datastore_id),
             grants=grants,
         )
+        bind = port_binder(session, req.nics, scope)
     return _submit(
         rt,
         kind=TaskKind.VM_CREATE,
@@ -484,6 +592,8 @@ def submit_create(rt: Runtime, req: VMCreateRequest, *, scope: Scope = PLATFORM)
         lock_keys=[f"new:{pid}:{req.name}"],
         requester=req.requester,
         project_id=owner,
+        scope=scope,
+        bind=bind,
     )
 
 
@@ -569,6 +679,7 @@ def _vm_task(
     new_name: str | None = None,
     child: ChildOf | None = None,
     scope: Scope = PLATFORM,
+    bind: PortBinder | None = None,
 ) -> TaskRow:
     """A task on one VM in `scope` (another project's is not found), which it locks; with
     `new_name` (a clone), that name too. The task belongs to the VM's project."""
@@ -591,6 +702,8 @@ def _vm_task(
         requester=requester,
         child=child,
         project_id=project_id,
+        scope=scope,
+        bind=bind,
     )
 
 
@@ -659,16 +772,19 @@ def submit_resize(
 def submit_add_nic(
     rt: Runtime, vm_id: str, nic: NicRequest, *, requester: str, scope: Scope = PLATFORM
 ) -> TaskRow:
-    """On a network of the VM's pool that the VM's project may use."""
+    """On a network of the VM's pool that the VM's project may use, or on a segment
+    realised there (a port made for it, or the port given, bound to the VM)."""
 
     def resolve(session: Session, vm: VMRow, provider: ProviderRow) -> dict[str, Any]:
         _require_hot(vm, provider, "supports_hot_add_nic", "add_nic")
-        grants = pool_grants(session, scope)
-        network = _network_native(session, nic.network_id, provider.id, grants)
-        return {"network": network, "mac": nic.mac}
+        if _on_segment(session, nic):
+            return {}
+        return _nic_params(session, nic, provider.id, pool_grants(session, scope))
 
+    with rt.sessions() as session:
+        bind = port_binder(session, [nic], scope, vm_id=vm_id)
     kind = TaskKind.VM_NIC_ADD
-    return _vm_task(rt, vm_id, kind, "add_nic", {}, requester, resolve, scope=scope)
+    return _vm_task(rt, vm_id, kind, "add_nic", {}, requester, resolve, scope=scope, bind=bind)
 
 
 def _device(session: Session, row: Any, device_id: int, vm: VMRow, what: str) -> Any:
@@ -684,7 +800,8 @@ def submit_remove_nic(
 ) -> TaskRow:
     def resolve(session: Session, vm: VMRow, provider: ProviderRow) -> dict[str, Any]:
         _require_hot(vm, provider, "supports_hot_add_nic", "remove_nic")
-        return {"nic_key": _device(session, VMNicRow, nic_id, vm, "NIC").key}
+        found = _device(session, VMNicRow, nic_id, vm, "NIC")
+        return {"nic_key": found.key, "mac": found.mac}
 
     kind = TaskKind.VM_NIC_REMOVE
     return _vm_task(rt, vm_id, kind, "remove_nic", {}, requester, resolve, scope=scope)
@@ -887,6 +1004,10 @@ def retry_task(rt: Runtime, task_id: str, *, scope: Scope = PLATFORM) -> TaskRow
         bulk = TaskKind(row.kind).bulk
         if row.provider_id is None and not bulk:
             raise ConflictError(f"task {task_id}'s provider was removed; it cannot run again")
+        if _released_ports(session, row):
+            raise ConflictError(
+                f"task {task_id}'s NIC ports were released when it ended; submit it again"
+            )
         session.expunge(row)
     ended = row.state
     row.attempt += 1
@@ -911,9 +1032,28 @@ def retry_task(rt: Runtime, task_id: str, *, scope: Scope = PLATFORM) -> TaskRow
         keys = [row.vm_id] if row.vm_id else []
         if row.kind == TaskKind.VM_CLONE.value:
             keys.append(f"new:{row.provider_id}:{row.params['name']}")
-    _commit_with_locks(rt, row, keys, retried_from=ended)
+    _commit_with_locks(rt, row, keys, scope=scope, retried_from=ended)
     enqueue(row)
     return row
+
+
+def _released_ports(session: Session, row: TaskRow) -> list[str]:
+    """The ports of a create's or NIC add's NICs on segments that are no longer bound to
+    it (released when it failed), so running it again would plug NICs without ports."""
+    if row.kind == TaskKind.VM_CREATE.value:
+        nics = row.params.get("nics")
+        entries = nics if isinstance(nics, list) else []
+    elif row.kind == TaskKind.VM_NIC_ADD.value:
+        entries = [row.params]
+    else:
+        return []
+    bound_to = {row.id, row.vm_id}
+    port_ids = [e["port_id"] for e in entries if isinstance(e, dict) and e.get("port_id")]
+    return [
+        port_id
+        for port_id in port_ids
+        if (port := session.get(NetPortRow, port_id)) is None or port.device_id not in bound_to
+    ]
 
 
 def _commit_bulk_retry(rt: Runtime, row: TaskRow, ended: str) -> None:

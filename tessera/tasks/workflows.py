@@ -18,18 +18,21 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from dbos import DBOS
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from tessera.db.rows import PlacementClaimRow, ProviderRow, TaskRow, VMLockRow, VMRow, utcnow
 from tessera.domain.events import TaskEvent
 from tessera.domain.inventory import ObjectKind, ObjectRemoved, ObjectUpserted, VMInfo
-from tessera.domain.operations import DiskSpec, NicSpec, Placement, VMCreateSpec
+from tessera.domain.operations import BridgeTarget, DiskSpec, NicSpec, Placement, VMCreateSpec
 from tessera.domain.tasks import PowerAction, StepState, TaskKind, TaskState
 from tessera.errors import TesseraError
 from tessera.events.recorder import record_task
+from tessera.inventory import adoption
 from tessera.inventory.pools import endpoint_for, sync_provider
 from tessera.inventory.reconcile import apply_changes
+from tessera.network import ports
+from tessera.network import tasks as network_tasks
 from tessera.providers import open_provider
 from tessera.providers.base import Provider
 from tessera.providers.faults import ProviderError, ProviderInvalidRequest, ProviderNotFound
@@ -45,7 +48,7 @@ _T = TypeVar("_T")
 CANCELLED_CODE = "cancelled"
 # Steps that run even when cancel was asked: "refresh" records a change already made;
 # the bulk steps see the cancel themselves and stop handing out work.
-_UNCANCELLABLE = frozenset({"refresh", "fan-out", "tag"})
+_UNCANCELLABLE = frozenset({"refresh", "fan-out", "tag", "adopt", "release"})
 
 
 class StepFailed(Exception):
@@ -89,6 +92,8 @@ def plan_of(kind: TaskKind, params: dict[str, Any]) -> list[str]:
         if params.get("power_on"):
             steps.append("power-on")
         return [*steps, "refresh"]
+    if kind in network_tasks.KINDS:
+        return network_tasks.plan(kind, params)
     if kind in _LOCAL_PLANS:
         return list(_LOCAL_PLANS[kind])
     return [_MAIN_STEP[kind], "refresh"]
@@ -107,6 +112,12 @@ def run_task(task_id: str) -> str:
                     TaskEngine.current().enqueue_workflow(child)
             elif step in _LOCAL_STEPS:
                 local_step(task_id, step)
+            elif network_tasks.owns(step):
+                network_step(task_id, step)
+            elif step in _MIGRATION_STEPS:
+                from tessera.migration.workflow import run_step
+
+                run_step(task_id, step)
             else:
                 provider_step(task_id, step)
     except Exception as exc:
@@ -114,6 +125,10 @@ def run_task(task_id: str) -> str:
         state = TaskState.CANCELLED if code == CANCELLED_CODE else TaskState.FAILED
         if plan[0] == "create":
             message += rollback_step(task_id)
+        elif plan[0] == "add-nic":
+            message += nic_rollback_step(task_id)
+        elif network_tasks.owns(plan[0]):
+            message += network_rollback_step(task_id)
         return finish_step(task_id, state.value, code, message)
     return finish_step(task_id, TaskState.SUCCEEDED.value, None, None)
 
@@ -241,6 +256,20 @@ def local_step(task_id: str, step: str) -> None:
     _run_local(task_id, step, _LOCAL_STEPS[step])
 
 
+@DBOS.step(name="tessera.task.network")
+def network_step(task_id: str, step: str) -> None:
+    """A step of a segment task (tessera.network.tasks): one pool each, or the end."""
+    _run_local(
+        task_id, step, lambda rt, tid: network_tasks.run_step(rt, tid, step, _transient_retry)
+    )
+
+
+@DBOS.step(name="tessera.task.network-rollback")
+def network_rollback_step(task_id: str) -> str:
+    """Undo a failed segment task on the pools it reached; what to add to its error."""
+    return network_tasks.rollback(_engine_rt(), task_id, _transient_retry)
+
+
 @DBOS.step(name="tessera.task.fan-out")
 def fan_out_step(task_id: str) -> list[QueuedTask]:
     """Make a bulk task's children; the workflow queues the ones returned."""
@@ -310,6 +339,12 @@ def _tag(rt: Runtime, task_id: str) -> None:
     _bulk_outcome({**tally.as_result(), "cancel": tally.cancel_requested})
 
 
+def _own(rt: Runtime, task_id: str) -> None:
+    """Adopt or release a task's VMs (Tessera's records only; the pools are untouched)."""
+    tally = adoption.run(rt, task_id)
+    _bulk_outcome({**tally.as_result(), "cancel": tally.cancel_requested})
+
+
 def _sync(rt: Runtime, task_id: str) -> None:
     """A full read of the pool; a failure also marks the pool unreachable (pools does)."""
     with rt.sessions() as session:
@@ -330,12 +365,21 @@ def _sync(rt: Runtime, task_id: str) -> None:
 
 _LOCAL_STEPS: dict[str, Callable[[Runtime, str], None]] = {
     "tag": _tag,
+    "adopt": _own,
+    "release": _own,
     "sync": _sync,
 }
+# A migration plan's task is one such step: its phases are steps of their own
+# (tessera.migration.workflow), checkpointed within this workflow.
+_MIGRATION_STEPS = frozenset({"migrate-vms", "unmigrate"})
 _LOCAL_PLANS: dict[TaskKind, tuple[str, ...]] = {
+    TaskKind.MIGRATION_RUN: ("migrate-vms",),
+    TaskKind.MIGRATION_ROLLBACK: ("unmigrate",),
     TaskKind.VM_BULK_POWER: ("fan-out", "collect"),
     TaskKind.VM_BULK_DELETE: ("fan-out", "collect"),
     TaskKind.VM_BULK_TAG: ("tag",),
+    TaskKind.VM_ADOPT: ("adopt",),
+    TaskKind.VM_RELEASE: ("release",),
     TaskKind.PROVIDER_SYNC: ("sync",),
 }
 
@@ -413,6 +457,7 @@ def _create(ctx: StepContext) -> None:
         row.result = {**(row.result or {}), "vm_id": vm_id}
         if session.get(VMLockRow, vm_id) is None:
             session.add(VMLockRow(key=vm_id, task_id=ctx.task_id))
+        ports.claim_for_vm(session, ctx.task_id, vm_id)
         claim = session.get(PlacementClaimRow, ctx.task_id)
         if claim is not None:
             claim.vcpus = claim.memory_mib = 0
@@ -427,9 +472,34 @@ def _disk(ctx: StepContext) -> None:
     )
 
 
+def _nic_spec(nic: dict[str, Any]) -> NicSpec:
+    """A NIC of the task's params: on a pool network, or on a segment's bridge (KVM)."""
+    bridge = nic.get("bridge")
+    return NicSpec(nic["network"], nic.get("mac"), BridgeTarget(**bridge) if bridge else None)
+
+
 def _nic(ctx: StepContext) -> None:
     nic = ctx.params["nics"][int(ctx.step.split("-")[1])]
-    ctx.provider.add_nic(ctx.vm_native_id, NicSpec(nic["network"], nic["mac"]), op_key=ctx.op_key)
+    ctx.provider.add_nic(ctx.vm_native_id, _nic_spec(nic), op_key=ctx.op_key)
+
+
+def _release_ports(rt: Runtime, task_id: str, mac: str | None = None) -> None:
+    """Release the ports of the task's VM (with `mac`: of that NIC), and of a create's
+    task before its VM existed; a port its create or NIC add made is deleted. Safe to
+    repeat."""
+    with rt.sessions.begin() as session:
+        task = _task(session, task_id)
+        devices = [d for d in (task.vm_id, task.id) if d]
+        made: set[str] = set()
+        for params in session.scalars(
+            select(TaskRow.params).where(
+                or_(TaskRow.vm_id.in_(devices), TaskRow.id.in_(devices)),
+                TaskRow.kind.in_([TaskKind.VM_CREATE.value, TaskKind.VM_NIC_ADD.value]),
+            )
+        ):
+            found = params.get("made_ports")
+            made.update(found if isinstance(found, list) else ())
+        ports.release_vm_ports(session, devices, made=made, mac=mac)
 
 
 def _power_on(ctx: StepContext) -> None:
@@ -460,6 +530,7 @@ def _rename(ctx: StepContext) -> None:
 
 def _delete(ctx: StepContext) -> None:
     ctx.provider.delete_vm(ctx.vm_native_id, op_key=ctx.op_key)
+    _release_ports(ctx.rt, ctx.task_id)
 
 
 def _resize(ctx: StepContext) -> None:
@@ -472,12 +543,13 @@ def _resize(ctx: StepContext) -> None:
 
 
 def _add_nic(ctx: StepContext) -> None:
-    nic = NicSpec(ctx.params["network"], ctx.params.get("mac"))
-    ctx.provider.add_nic(ctx.vm_native_id, nic, op_key=ctx.op_key)
+    ctx.provider.add_nic(ctx.vm_native_id, _nic_spec(ctx.params), op_key=ctx.op_key)
 
 
 def _remove_nic(ctx: StepContext) -> None:
     ctx.provider.remove_nic(ctx.vm_native_id, ctx.params["nic_key"], op_key=ctx.op_key)
+    if ctx.params.get("mac"):
+        _release_ports(ctx.rt, ctx.task_id, ctx.params["mac"])
 
 
 def _add_disk(ctx: StepContext) -> None:
@@ -614,12 +686,14 @@ _MAIN_STEP: dict[TaskKind, str] = {
 
 @DBOS.step(name="tessera.task.rollback")
 def rollback_step(task_id: str) -> str:
-    """Delete the VM a failed or cancelled create made; what to add to its error."""
+    """Delete the VM a failed or cancelled create made, and release its ports; what to add
+    to its error."""
     rt = _engine_rt()
     with rt.sessions() as session:
         row = _task(session, task_id)
         provider_id, native = row.provider_id, row.params.get("vm_native_id")
     if provider_id is None or not isinstance(native, str):
+        _release_ports(rt, task_id)
         return ""
 
     def attempt() -> None:
@@ -631,7 +705,25 @@ def rollback_step(task_id: str) -> str:
     except StepFailed as exc:
         return f"; the VM it made could not be removed ({exc.code}: {exc.message})"
     _forget_vm(rt, provider_id, native, task_id)
+    _release_ports(rt, task_id)
     return "; the VM it had made was deleted"
+
+
+@DBOS.step(name="tessera.task.nic-rollback")
+def nic_rollback_step(task_id: str) -> str:
+    """Release the port a failed NIC add bound, unless its NIC was made; what to add to
+    its error."""
+    with _engine_rt().sessions.begin() as session:
+        row = _task(session, task_id)
+        added = any(
+            s["name"] == "add-nic" and s["state"] == StepState.SUCCEEDED.value for s in row.steps
+        )
+        made, mac = row.params.get("made_ports"), row.params.get("mac")
+        if added or row.vm_id is None or not row.params.get("port_id") or not isinstance(mac, str):
+            return ""
+        made_ports = made if isinstance(made, list) else []
+        ports.release_vm_ports(session, [row.vm_id], made=made_ports, mac=mac)
+    return "; the port it had bound was released"
 
 
 @DBOS.step(name="tessera.task.finish")

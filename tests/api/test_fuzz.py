@@ -301,6 +301,8 @@ def test_api_conforms_to_its_schema(
     case: schemathesis.Case, fuzz_app: tuple[Runtime, ASGIClient, dict[str, str]], seeded: None
 ) -> None:
     _, client, auth = fuzz_app
+    if case.operation.label == "GET /v1/tasks/stream":
+        _end_at_once(case)
     response = case.call(base_url=BASE_URL, session=client, headers=auth)
     checks = CHECKS
     if case.operation.label == "GET /v1/vms/{vm_id}/snapshots" and _pool_unreachable(response):
@@ -308,6 +310,17 @@ def test_api_conforms_to_its_schema(
         # snapshots are the documented 503 + Retry-After (the status check still runs).
         checks = [c for c in CHECKS if c is not schemathesis.checks.not_a_server_error]
     case.validate_response(response, checks=checks, headers=auth)
+
+
+def _end_at_once(case: schemathesis.Case) -> None:
+    """A task stream the API would accept (`max_seconds` left out, or up to an hour) ends
+    after its first burst, so every case takes no longer than any other call; bad values
+    stay, for their 422."""
+    query = case.query if case.query is not None else {}
+    given = str(query.get("max_seconds", "0"))
+    if given.isdigit() and int(given) <= 3600:
+        query["max_seconds"] = 0
+    case.query = query
 
 
 def _pool_unreachable(response: schemathesis.Response) -> bool:

@@ -170,6 +170,21 @@ def _seed_pool(rt: Runtime, name: str) -> Pool:
         )
 
 
+def one_host_pool(rt: Runtime, name: str) -> tuple[str, str]:
+    """A pool nobody answers at, with one host and one datastore in its inventory: its
+    id and the host's."""
+    spec = pools.ProviderSpec(name, "libvirt", "qemu+tcp://127.0.0.1:1/system")
+    pid = pools.add_provider(rt, spec, test_connection=False).id
+    snapshot = InventorySnapshot(
+        hosts=[HostInfo(native_id="h1", name=f"{name}-host", cpu_cores=8, memory_mib=8192)],
+        datastores=[DatastoreInfo("ds1", f"{name}-ds", capacity_bytes=100 * GIB, free_bytes=GIB)],
+    )
+    with rt.sessions.begin() as session:
+        reconcile(session, pid, snapshot)
+    with rt.sessions() as session:
+        return pid, session.scalars(select(HostRow.id).where(HostRow.provider_id == pid)).one()
+
+
 def _people(api: TestClient, tenant: Tenant) -> None:
     """Users of every role (and a spare reader) in the tenant's project, logged in."""
     for role in (*ROLES, "spare"):

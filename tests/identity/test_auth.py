@@ -168,3 +168,48 @@ def test_disabling_a_user_ends_their_sessions(api: TestClient) -> None:
     assert api.patch(f"/v1/users/{uid}", json={"enabled": False}).status_code == 200
     assert client.get("/v1/vms").status_code == 401
     assert _login(api, "gus", "pw-gus-123").status_code == 401
+
+
+def test_changing_ones_own_password_takes_the_current_one_and_ends_other_sessions(
+    api: TestClient,
+) -> None:
+    _project_with(api, "web", hal="member", ivy="member")
+    first = _as(api, _login(api, "hal", "pw-hal-123").json()["token"])
+    second = _as(api, _login(api, "hal", "pw-hal-123").json()["token"])
+    made = first.post("/v1/auth/tokens", json={"name": "ci", "expires_in_days": 1})
+    script = _as(api, made.json()["secret"])
+    uid = first.get("/v1/auth/whoami").json()["user_id"]
+    assert second.get("/v1/auth/whoami").status_code == 200  # resolved, and cached
+
+    missing = first.patch(f"/v1/users/{uid}", json={"password": "pw-hal-456"})
+    assert missing.status_code == 422 and "current one" in missing.json()["message"]
+    wrong = first.patch(
+        f"/v1/users/{uid}", json={"password": "pw-hal-456", "current_password": "pw-hal-000"}
+    )
+    assert wrong.status_code == 403 and wrong.json()["message"] == "the current password is wrong"
+    changed = first.patch(
+        f"/v1/users/{uid}", json={"password": "pw-hal-456", "current_password": "pw-hal-123"}
+    )
+    assert changed.status_code == 200, changed.text
+    assert first.get("/v1/auth/whoami").status_code == 200  # the session that changed it
+    assert second.get("/v1/auth/whoami").status_code == 401  # every other one is over
+    assert script.get("/v1/auth/whoami").status_code == 200  # API tokens are not sessions
+    assert _login(api, "hal", "pw-hal-123").status_code == 401
+    assert _login(api, "hal", "pw-hal-456").status_code == 200
+
+    # an admin resets another's password without knowing it, ending their sessions
+    reset = api.patch(f"/v1/users/{uid}", json={"password": "pw-hal-789"})
+    assert reset.status_code == 200, reset.text
+    assert first.get("/v1/auth/whoami").status_code == 401
+
+    # wrong current passwords count toward the lockout, as wrong logins do
+    ivy = _as(api, _login(api, "ivy", "pw-ivy-123").json()["token"])
+    ivy_id = ivy.get("/v1/auth/whoami").json()["user_id"]
+    guesses = [
+        ivy.patch(
+            f"/v1/users/{ivy_id}", json={"password": "pw-ivy-456", "current_password": guess}
+        ).status_code
+        for guess in ("a", "b", "c", "pw-ivy-123")
+    ]
+    assert guesses == [403, 403, 403, 429]
+    assert _login(api, "ivy", "pw-ivy-123").status_code == 429

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from tessera.cli.main import app
 from tessera.db.rows import TokenRow
 from tessera.runtime import Runtime
+from tests.identity.tenants import one_host_pool
 
 runner = CliRunner()
 
@@ -143,14 +144,19 @@ def test_user_lifecycle(logged_out: dict[str, str], runtime: Runtime) -> None:
     assert tessera("user", "create", "carol", "--ldap").exit_code == 0
     assert ok("user", "show", "carol")["source"] == "ldap"
 
-    # a user changes their own password (prompted twice) and logs in with it
+    # a user changes their own password (the current one first, then the new one
+    # twice) and logs in with it
     ok("project", "create", "web")
     assert (
         tessera("user", "create", "dave", "--password-stdin", stdin="pw-dave-12\n").exit_code == 0
     )
     assert tessera("role", "assign", "dave", "-p", "web", "--role", "project-admin").exit_code == 0
     ok("login", "--user", "dave", "--password-stdin", stdin="pw-dave-12\n")
-    assert tessera("user", "passwd", stdin="pw-dave-34\npw-dave-34\n").exit_code == 0
+    wrong = tessera("user", "passwd", stdin="pw-dave-00\npw-dave-34\npw-dave-34\n")
+    assert wrong.exit_code == 7 and "current password is wrong" in wrong.output
+    changed = tessera("user", "passwd", stdin="pw-dave-12\npw-dave-34\npw-dave-34\n")
+    assert changed.exit_code == 0, changed.output
+    assert "Current password" in changed.output
     assert ok("login", "--user", "dave", "--password-stdin", stdin="pw-dave-34\n")["role"] == (
         "project-admin"
     )
@@ -171,3 +177,25 @@ def test_an_expired_session_says_to_log_in_again(
     assert "run `tessera login` again" in " ".join(over.output.split())
     assert "the session was already over" in tessera("logout").output
     assert not runtime.settings.session_token_file.exists()
+
+
+def test_a_quota_refusal_has_its_own_exit_code(
+    cli_env: dict[str, str], runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quota is no missing right: it exits 11 saying which quota, not 7."""
+    one_host_pool(runtime, "pool")
+    ok("project", "create", "web")
+    for name, role in (("erin", "member"), ("rita", "reader")):
+        ok("user", "create", name, "--password-stdin", stdin=f"pw-{name}-12\n")
+        assert tessera("role", "assign", name, "-p", "web", "--role", role).exit_code == 0
+    assert tessera("grant", "add", "-p", "web", "--provider", "pool").exit_code == 0
+    assert ok("quota", "set", "-p", "web", "--vms", "0")["vms"] == 0
+
+    create = ("vm", "create", "web-1", "--cpus", "1", "--memory-mib", "64", "--no-wait")
+    for name, code, said in (("erin", 11, "quota exceeded for vms"), ("rita", 7, "403")):
+        login = {"user": name, "password": f"pw-{name}-12"}
+        token = httpx.post(f"{cli_env['TESSERA_API_URL']}/v1/auth/login", json=login)
+        monkeypatch.setenv("TESSERA_API_TOKEN", token.json()["token"])
+        refused = tessera(*create)
+        assert refused.exit_code == code, refused.output
+        assert said in refused.output

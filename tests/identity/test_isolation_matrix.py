@@ -21,6 +21,7 @@ answers at the pools, so the tasks the requests start fail at once and nothing w
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -58,12 +59,13 @@ class Case:
     a list filtered on the other tenant's objects, which must answer 200 without any of
     their rows. `params` overrides SAMPLES for this operation; `fresh` makes, for the own
     side, what a call consumes (a token to revoke, a group to delete), returning path
-    parameters."""
+    parameters. `always` is a query both sides send (a stream's bound)."""
 
     body: Getter | None = None
     foreign_body: bool = False
     foreign_status: int = 404
     query: Getter | None = None
+    always: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Getter] = field(default_factory=dict)
     fresh: Callable[[World, Tenant, str], dict[str, Any]] | None = None
 
@@ -151,6 +153,8 @@ CASES: dict[str, Case] = {
     "healthz": Case(),
     "login": Case(body=lambda w, t, r: {"user": f"{t.name}-{r}", "password": f"pw-{t.name}-{r}"}),
     "whoami": Case(),
+    "update_preferences": Case(body=_const({"locale": "zh-CN"})),
+    "show_overview": Case(),
     "list_tokens": Case(),
     "create_token": Case(body=lambda w, t, r: {"name": _unique("tok"), "expires_in_days": 1}),
     "revoke_token": Case(fresh=_fresh_token),
@@ -184,12 +188,20 @@ CASES: dict[str, Case] = {
     "show_provider": Case(),
     "delete_provider": Case(),
     "sync_provider": Case(),
+    "set_provider_network": Case(body=_const({"ovsdb": "tcp:127.0.0.1:6640"})),
     "list_provider_kinds": Case(),
     "list_vms": Case(query=_pool_filter),
     "create_vm": Case(body=_create_body, foreign_body=True),
     "show_vm": Case(),
     "delete_vm": Case(),
     "adopt_vm": Case(body=lambda w, t, r: {"project_id": t.project}),
+    "list_unmanaged_vms": Case(),
+    "preview_adopt": Case(body=lambda w, t, r: {"select": {"provider_id": t.pool.id}}),
+    "adopt_vms": Case(
+        body=lambda w, t, r: {"select": {"provider_id": t.pool.id}, "project_id": t.project}
+    ),
+    "preview_release": Case(body=lambda w, t, r: {"select": {"project_id": t.project}}),
+    "release_vms": Case(body=lambda w, t, r: {"select": {"project_id": t.project}}),
     "list_hosts": Case(query=_pool_filter),
     "list_clusters": Case(query=_pool_filter),
     "list_datastores": Case(query=_pool_filter),
@@ -239,12 +251,245 @@ CASES: dict[str, Case] = {
     "migrate_vm": Case(body=lambda w, t, r: {"host_id": t.pool.host}),
     "list_tasks": Case(query=lambda w, t, r: {"parent_id": t.bulk_task}),
     "show_task": Case(),
+    # the stream ends after its first burst; following the other project's task sends
+    # nothing of it
+    "stream_tasks": Case(query=lambda w, t, r: {"task_id": t.task}, always={"max_seconds": 0}),
     "cancel_task": Case(),
     "retry_task": Case(),
     "list_events": Case(query=lambda w, t, r: {"vm_id": t.vms[1]}),
     "list_vm_events": Case(),
     "list_audit": Case(),
 }
+
+
+# Tessera's own networks (tessera.network): each tenant's member makes a segment with a
+# subnet, a port, a router (its gateway on the admin's external segment, an interface on
+# the subnet), a floating IP and a security group with a rule, once per world.
+_NETWORKS: dict[str, dict[str, str]] = {}
+_cidrs = itertools.count(1)
+
+
+def _cidr() -> str:
+    n = next(_cidrs)
+    return f"10.{100 + n // 256}.{n % 256}.0/24"
+
+
+def _external(world: World) -> str:
+    key = f"ext:{world.tenants['alpha'].project}"
+    if key not in _NETWORKS:
+        body = {"name": "public", "network_type": "flat", "external": True}
+        ext = ok(world.api.post("/v1/segments", json=body), 202)["segment"]["id"]
+        ok(world.api.post("/v1/subnets", json={"segment_id": ext, "cidr": "198.51.100.0/24"}), 201)
+        made = {"name": "matrix", "kind": "vpn-peer", "cidr": "192.0.2.0/24"}
+        rng = ok(world.api.post("/v1/address-ranges", json=made), 201)["id"]
+        _NETWORKS[key] = {"segment": ext, "range": rng}
+    return _NETWORKS[key]["segment"]
+
+
+def _segment(tenant: Tenant) -> tuple[str, str]:
+    """A new segment of the tenant with one subnet: their ids."""
+    member = tenant.clients["member"]
+    body = {"name": _unique("seg"), "network_type": "vxlan", "segmentation_id": next(_names)}
+    segment = ok(member.post("/v1/segments", json=body), 202)["segment"]["id"]
+    made = {"segment_id": segment, "cidr": _cidr()}
+    return segment, ok(member.post("/v1/subnets", json=made), 201)["id"]
+
+
+def _net(world: World, tenant: Tenant) -> dict[str, str]:
+    if tenant.project not in _NETWORKS:
+        member, ext = tenant.clients["member"], _external(world)
+        segment, subnet = _segment(tenant)
+        port = ok(member.post("/v1/ports", json={"segment_id": segment}), 201)["id"]
+        made = {"name": _unique("rtr"), "external_segment_id": ext}
+        router = ok(member.post("/v1/routers", json=made), 201)["id"]
+        ok(member.put(f"/v1/routers/{router}/interfaces/{subnet}"))
+        fip = {"segment_id": ext, "port_id": port}
+        floating = ok(member.post("/v1/floating-ips", json=fip), 201)["id"]
+        group = ok(member.post("/v1/security-groups", json={"name": "sg"}), 201)["id"]
+        rule = {"direction": "ingress", "protocol": "tcp", "port_range_min": 22}
+        rule_id = ok(member.post(f"/v1/security-groups/{group}/rules", json=rule), 201)["id"]
+        _NETWORKS[tenant.project] = {
+            "segment": segment,
+            "subnet": subnet,
+            "port": port,
+            "router": router,
+            "floating_ip": floating,
+            "security_group": group,
+            "rule": rule_id,
+        }
+    return _NETWORKS[tenant.project]
+
+
+def _net_sample(kind: str) -> Getter:
+    return lambda w, t, r: _net(w, t)[kind]
+
+
+def _fresh_segment(world: World, tenant: Tenant, role: str) -> dict[str, Any]:
+    return {"segment_id": _segment(tenant)[0]}
+
+
+def _fresh_subnet(world: World, tenant: Tenant, role: str) -> dict[str, Any]:
+    return {"subnet_id": _segment(tenant)[1]}
+
+
+def _fresh_port(world: World, tenant: Tenant, role: str) -> dict[str, Any]:
+    body = {"segment_id": _net(world, tenant)["segment"]}
+    return {"port_id": ok(tenant.clients["member"].post("/v1/ports", json=body), 201)["id"]}
+
+
+def _fresh_router(world: World, tenant: Tenant, role: str) -> dict[str, Any]:
+    body = {"name": _unique("rtr"), "external_segment_id": _external(world)}
+    return {"router_id": ok(tenant.clients["member"].post("/v1/routers", json=body), 201)["id"]}
+
+
+def _fresh_interface(world: World, tenant: Tenant, role: str) -> dict[str, Any]:
+    made = _fresh_router(world, tenant, role) | _fresh_subnet(world, tenant, role)
+    path = f"/v1/routers/{made['router_id']}/interfaces/{made['subnet_id']}"
+    ok(tenant.clients["member"].put(path))
+    return made
+
+
+def _fresh_floating_ip(world: World, tenant: Tenant, role: str) -> dict[str, Any]:
+    body = {"segment_id": _external(world)}
+    made = ok(tenant.clients["member"].post("/v1/floating-ips", json=body), 201)
+    return {"floating_ip_id": made["id"]}
+
+
+def _fresh_security_group(world: World, tenant: Tenant, role: str) -> dict[str, Any]:
+    body = {"name": _unique("sg")}
+    made = ok(tenant.clients["member"].post("/v1/security-groups", json=body), 201)
+    return {"security_group_id": made["id"]}
+
+
+def _fresh_rule(world: World, tenant: Tenant, role: str) -> dict[str, Any]:
+    group = _net(world, tenant)["security_group"]
+    body = {"direction": "egress"}
+    path = f"/v1/security-groups/{group}/rules"
+    return {"rule_id": ok(tenant.clients["member"].post(path, json=body), 201)["id"]}
+
+
+def _network_ids(world: World, side: str) -> set[str]:
+    """The other tenant's network objects, which `side` must never be shown."""
+    return set(_NETWORKS.get(world.tenants[other(side)].project, {}).values())
+
+
+SAMPLES |= {
+    "segment_id": _net_sample("segment"),
+    "subnet_id": _net_sample("subnet"),
+    "port_id": _net_sample("port"),
+    "router_id": _net_sample("router"),
+    "floating_ip_id": _net_sample("floating_ip"),
+    "security_group_id": _net_sample("security_group"),
+    "rule_id": _net_sample("rule"),
+    "range_id": lambda w, t, r: _NETWORKS[f"ext:{w.tenants['alpha'].project}"]["range"],
+}
+MISSING |= {
+    name: str(uuid.uuid4())
+    for name in (
+        "segment_id",
+        "subnet_id",
+        "port_id",
+        "router_id",
+        "floating_ip_id",
+        "security_group_id",
+        "rule_id",
+        "range_id",
+    )
+}
+
+
+def _on_segment(world: World, tenant: Tenant, role: str) -> dict[str, Any]:
+    return {"segment_id": _net(world, tenant)["segment"]}
+
+
+CASES |= {
+    "list_segments": Case(),
+    "create_segment": Case(
+        body=lambda w, t, r: {
+            "name": _unique("seg"),
+            "network_type": "vlan",
+            "segmentation_id": 1000 + next(_names) % 3000,
+        }
+    ),
+    "show_segment": Case(),
+    "update_segment": Case(body=_const({"description": "matrix"})),
+    "delete_segment": Case(fresh=_fresh_segment),
+    "list_subnets": Case(query=_on_segment),
+    "create_subnet": Case(
+        body=lambda w, t, r: {"segment_id": _net(w, t)["segment"], "cidr": _cidr()},
+        foreign_body=True,
+    ),
+    "show_subnet": Case(),
+    "delete_subnet": Case(fresh=_fresh_subnet),
+    "list_ports": Case(query=_on_segment),
+    "create_port": Case(body=_on_segment, foreign_body=True),
+    "show_port": Case(),
+    "delete_port": Case(fresh=_fresh_port),
+    "list_routers": Case(),
+    "create_router": Case(body=lambda w, t, r: {"name": _unique("rtr")}),
+    "show_router": Case(),
+    "delete_router": Case(fresh=_fresh_router),
+    "set_router_gateway": Case(body=lambda w, t, r: {"segment_id": _external(w)}),
+    "clear_router_gateway": Case(fresh=_fresh_router),
+    "add_router_interface": Case(fresh=_fresh_subnet),
+    "remove_router_interface": Case(fresh=_fresh_interface),
+    "list_floating_ips": Case(),
+    "create_floating_ip": Case(body=lambda w, t, r: {"segment_id": _external(w)}),
+    "show_floating_ip": Case(),
+    "associate_floating_ip": Case(body=_const({"port_id": None})),
+    "delete_floating_ip": Case(fresh=_fresh_floating_ip),
+    "list_security_groups": Case(),
+    "create_security_group": Case(body=lambda w, t, r: {"name": _unique("sg")}),
+    "show_security_group": Case(),
+    "delete_security_group": Case(fresh=_fresh_security_group),
+    "create_security_group_rule": Case(body=_const({"direction": "ingress"})),
+    "delete_security_group_rule": Case(fresh=_fresh_rule),
+    # the address space is the admins': 403 to every project role
+    "list_address_ranges": Case(),
+    "create_address_range": Case(
+        body=_const({"name": "peer", "kind": "vpn-peer", "cidr": "203.0.113.0/24"})
+    ),
+    "delete_address_range": Case(),
+    "list_address_overlaps": Case(),
+    # migration plans move VMs between pools: the platform admins', 403 to every project role
+    "list_migration_plans": Case(),
+    "create_migration_plan": Case(
+        body=lambda w, t, r: {
+            "name": _unique("mig"),
+            "source_provider_id": t.pool.id,
+            "target_provider_id": t.pool.id,
+            "vm_ids": [t.vms[0]],
+        }
+    ),
+    "show_migration_plan": Case(),
+    "update_migration_plan": Case(body=_const({"target_format": "raw"})),
+    "delete_migration_plan": Case(),
+    "check_migration_plan": Case(),
+    "start_migration_plan": Case(),
+    "cancel_migration_plan": Case(),
+    "resume_migration_plan": Case(),
+    "rollback_migration_plan": Case(),
+}
+SAMPLES["plan_id"] = _const(str(uuid.uuid4()))
+MISSING["plan_id"] = str(uuid.uuid4())
+# interconnects between regions are the platform's: 403 to every project role
+CASES |= {
+    "list_interconnects": Case(),
+    "create_interconnect": Case(
+        body=_const(
+            {
+                "name": "matrix-ic",
+                "kind": "ospf",
+                "a": {"region": "r-a", "namespace": "ns-a", "underlay_ip": "172.31.0.1"},
+                "b": {"region": "r-b", "namespace": "ns-b", "underlay_ip": "172.31.0.2"},
+            }
+        )
+    ),
+    "show_interconnect": Case(),
+    "delete_interconnect": Case(),
+}
+SAMPLES["interconnect_id"] = _const(str(uuid.uuid4()))
+MISSING["interconnect_id"] = str(uuid.uuid4())
 # Answers whose rows are checked by these fields instead of every string they hold: an
 # audit entry of one's own failed call on a foreign object names that object, as the
 # caller's own record of what they tried.
@@ -296,6 +541,16 @@ def _leaks(op: str, payload: Any, foreign: set[str]) -> set[str]:
         rows = payload.get("items", []) if isinstance(payload, dict) else payload
         return {row.get(name) for row in rows for name in ROW_FIELDS[op]} & foreign
     return set(_strings(payload)) & foreign
+
+
+def _payload(answer: Any) -> Any:
+    """A JSON answer, or the data of each frame of an event stream."""
+    if not answer.content:
+        return None
+    if answer.headers["content-type"].startswith("text/event-stream"):
+        frames = answer.text.splitlines()
+        return [json.loads(f.removeprefix("data: ")) for f in frames if f.startswith("data: ")]
+    return answer.json()
 
 
 def _unreachable(answer: Any) -> bool:
@@ -356,16 +611,16 @@ class Matrix:
             yield Call(op, case, role, side, target, values)
 
     def run(self, op: Operation, case: Case, role: str) -> None:
-        foreign = self.world.foreign_ids("alpha")
+        foreign = self.world.foreign_ids("alpha") | _network_ids(self.world, "alpha")
         for call in self.calls(op, case, role):
-            query = None
+            query = dict(case.always)
             if call.side == "other" and case.query is not None:
-                query = case.query(self.world, call.target, role)
-            answer = call.send(self.world, call.values, query)
+                query |= case.query(self.world, call.target, role)
+            answer = call.send(self.world, call.values, query or None)
             self.checked += 1
             self.check(call, answer)
             if answer.is_success:
-                leaked = _leaks(op.name, answer.json() if answer.content else None, foreign)
+                leaked = _leaks(op.name, _payload(answer), foreign)
                 if leaked:
                     self.failures.append(f"{call.where}: shows foreign ids {sorted(leaked)}")
 
@@ -415,6 +670,8 @@ def test_no_route_lets_a_project_see_or_touch_another_projects_objects(
     assert not stale, f"CASES names operations that no longer exist: {stale}"
 
     world = build(api, runtime)
+    for tenant in world.tenants.values():
+        _net(world, tenant)
     matrix = Matrix(world)
     for op in ops:
         for role in ROLES:

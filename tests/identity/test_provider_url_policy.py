@@ -1,6 +1,7 @@
 """The provider URL policy: a pool's URL may not point at a local file, a scheme its
-driver does not speak, a cloud metadata service, or a link-local or unspecified address;
-all refused (422, naming why) before any connection is tried."""
+driver does not speak, a cloud metadata service, or a link-local or unspecified address,
+nor carry a libvirt option other than the harmless few; all refused (422, naming why)
+before any connection is tried."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+
+from tessera.inventory.pools import check_url
 
 
 @pytest.mark.parametrize(
@@ -30,6 +33,21 @@ from fastapi.testclient import TestClient
         ("libvirt", "qemu+ssh://root@169.254.10.10/system", "link-local"),
         ("vsphere", "https://0.0.0.0/sdk", "unspecified"),
         ("vsphere", "https://[::]/sdk", "unspecified"),
+        # libvirt options that run a command or read a file on the control plane
+        ("libvirt", "qemu+ssh://127.0.0.1/system?command=/bin/sh", "option 'command'"),
+        ("libvirt", "qemu+unix:///system?socket=/run/docker.sock", "option 'socket'"),
+        ("libvirt", "qemu+ssh://127.0.0.1/system?keyfile=/etc/shadow", "option 'keyfile'"),
+        ("libvirt", "qemu+ssh://127.0.0.1/system?sshauth=agent", "option 'sshauth'"),
+        ("libvirt", "qemu+ssh://127.0.0.1/system?known_hosts=/x", "option 'known_hosts'"),
+        ("libvirt", "qemu+ssh://127.0.0.1/system?netcat=/tmp/nc", "option 'netcat'"),
+        ("libvirt", "qemu+tcp://127.0.0.1/system?mode=legacy", "option 'mode'"),
+        ("libvirt", "qemu+tls://127.0.0.1/system?pkipath=/root", "option 'pkipath'"),
+        ("libvirt", "qemu+ssh://127.0.0.1/system?no_tty=1&proxy=netcat", "option 'proxy'"),
+        # spelled as libvirt reads them: any case, escaped, after a ';'; and any other
+        ("libvirt", "qemu+ssh://127.0.0.1/system?COMMAND=id", "option 'command'"),
+        ("libvirt", "qemu+ssh://127.0.0.1/system?%63ommand=id", "option 'command'"),
+        ("libvirt", "qemu+ssh://127.0.0.1/system?no_tty=1;command=id", "option 'command'"),
+        ("libvirt", "qemu+ssh://127.0.0.1/system?name=qemu:///system", "option 'name'"),
     ],
 )
 def test_refused_urls(api: TestClient, kind: str, url: str, reason: str) -> None:
@@ -53,3 +71,16 @@ def test_an_unresolvable_name_fails_the_connection_test(api: TestClient) -> None
     failed = api.post("/v1/providers", json={"name": "nowhere", "kind": "libvirt", "url": url})
     assert failed.status_code == 422
     assert "connection test failed" in failed.json()["message"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "qemu+ssh://root@127.0.0.1/system?no_tty=1",
+        "qemu+tls://127.0.0.1/system?no_verify=1&no_tty=1",
+        "qemu+tcp://127.0.0.1/system?",
+        "qemu:///system",
+    ],
+)
+def test_harmless_libvirt_options_pass(url: str) -> None:
+    check_url("libvirt", url)

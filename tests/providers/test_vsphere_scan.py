@@ -65,6 +65,7 @@ PROPS = (
     _prop("config.guestId", "xsd:string", ""),
     _prop("config.template", "xsd:boolean", "true"),
     _prop("config.annotation", "xsd:string", "line 1\r\nline 2&#13;"),
+    _prop("parent", 'ManagedObjectReference" type="Folder', "group-v3"),
 )
 
 
@@ -82,6 +83,7 @@ def test_scan_agrees_with_lxml() -> None:
     assert disks[0].format == "thick"  # the delta parent's thinProvisioned is not the disk's
     assert [n.portgroup_key or n.network_ref for n in nics] == ["dvportgroup-1", "nsx-1"]
     assert objects[0][2]["config.annotation"] == "line 1\nline 2\r"
+    assert objects[0][2]["parent"] == ("Folder", "group-v3")
 
 
 def test_empty_page() -> None:
@@ -95,7 +97,7 @@ def test_empty_page() -> None:
         _page(_vm("vm-1", *PROPS, sep="\n  "), sep="\n"),
         _page(_vm("vm-1", _prop("name", "xsd:string", "<![CDATA[a<b]]>"))),
         _page(_vm("vm-1", _prop("config.hardware.device", "ArrayOfVirtualDevice", " "))),
-        _page(_vm("vm-1", _prop("parent", "ManagedObjectReference", "group-v1"))),
+        _page(_vm("vm-1", _prop("summary.type", "xsd:string", "VMFS"))),
     ],
 )
 def test_other_shapes_are_left_to_lxml(page: bytes) -> None:

@@ -10,9 +10,9 @@ from fastapi import APIRouter, Query
 
 from tessera.api.deps import PrincipalDep, SessionDep
 from tessera.api.schemas import AuditEntryPublic, AuditPage, ErrorBody
+from tessera.db.paging import MAX_LIMIT
 from tessera.db.rows import AuditRow
 from tessera.identity import audit
-from tessera.inventory.queries import MAX_LIMIT
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 

@@ -10,11 +10,11 @@ from fastapi import APIRouter, Depends, Query
 
 from tessera.api.deps import ScopeDep, SessionDep
 from tessera.api.schemas import ErrorBody, EventPage, EventPublic
+from tessera.db.paging import MAX_LIMIT
 from tessera.db.rows import VMRow
 from tessera.domain.events import Event
 from tessera.errors import NotFoundError
 from tessera.events import queries as events
-from tessera.inventory.queries import MAX_LIMIT
 
 router = APIRouter(prefix="/v1", tags=["events"])
 

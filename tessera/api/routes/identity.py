@@ -18,6 +18,8 @@ from tessera.api.schemas import (
     LoginRequest,
     LoginResult,
     MemberPublic,
+    Preferences,
+    PreferencesUpdate,
     PrincipalPublic,
     ProjectCreate,
     ProjectPublic,
@@ -31,9 +33,10 @@ from tessera.api.schemas import (
     UserCreate,
     UserPublic,
     UserUpdate,
+    WhoAmI,
 )
 from tessera.db.rows import TokenRow, UserRow
-from tessera.identity import service
+from tessera.identity import policy, service
 from tessera.identity.model import Principal, Role
 from tessera.identity.tokens import TokenCache
 
@@ -119,9 +122,29 @@ def login(body: LoginRequest, rt: RuntimeDep, request: Request) -> LoginResult:
     )
 
 
-@router.get("/auth/whoami", response_model=PrincipalPublic)
-def whoami(principal: PrincipalDep) -> PrincipalPublic:
-    return _principal(principal)
+def _locale(value: str) -> Literal["en", "zh-CN"] | None:
+    return value if value in ("en", "zh-CN") else None  # type: ignore[return-value]
+
+
+@router.get("/auth/whoami", response_model=WhoAmI)
+def whoami(principal: PrincipalDep, session: SessionDep) -> WhoAmI:
+    """The caller, the operations their token may call (the portal hides the others) and
+    the portal language they chose."""
+    user = session.get(UserRow, principal.user_id)
+    return WhoAmI(
+        **_principal(principal).model_dump(),
+        permissions=policy.permitted(principal),
+        locale=_locale(user.locale) if user else None,
+    )
+
+
+@router.put("/auth/preferences", response_model=Preferences)
+def update_preferences(
+    body: PreferencesUpdate, principal: PrincipalDep, rt: RuntimeDep
+) -> Preferences:
+    """The caller's own portal language; whoever calls, only their own user changes."""
+    row = service.update_user(rt, principal, principal.user_id, locale=body.locale)
+    return Preferences(locale=_locale(row.locale))
 
 
 @router.get("/auth/tokens", response_model=list[TokenPublic])
@@ -224,21 +247,29 @@ def show_user(user_id: str, principal: PrincipalDep, session: SessionDep) -> Use
 @router.patch(
     "/users/{user_id}",
     response_model=UserPublic,
-    responses={**_404, 403: {"model": ErrorBody, "description": "Not yours to change."}},
+    responses={
+        **_404,
+        403: {"model": ErrorBody, "description": "Not yours, or a wrong current password."},
+        422: {"model": ErrorBody, "description": "Your own new password without the current one."},
+    },
 )
 def update_user(
     user_id: str, body: UserUpdate, principal: PrincipalDep, rt: RuntimeDep, request: Request
 ) -> UserPublic:
-    """Change a password or the portal language (your own), or enable/disable (an admin)."""
+    """Change a password (your own, with `current_password`; an admin resets another's
+    without) or the portal language (your own), or enable/disable (an admin). A new
+    password ends the user's other login sessions."""
+    current = body.current_password
     row = service.update_user(
         rt,
         principal,
         user_id,
         password=body.password.get_secret_value() if body.password else None,
+        current_password=current.get_secret_value() if current else None,
         enabled=body.enabled,
         locale=body.locale,
     )
-    if body.enabled is False:
+    if body.enabled is False or body.password is not None:
         cache: TokenCache = request.app.state.token_cache
         cache.forget_user(user_id)
     return _user(row)

@@ -1,5 +1,5 @@
-"""The inventory: VMs, hosts, clusters, datastores, networks (read-only), and which
-project owns a VM.
+"""The inventory's VMs (read-only), and which project owns a VM; the pools' other
+objects are tessera.api.routes.objects.
 
 The handlers are async and query on the event loop: each query is bounded (an indexed
 keyset page of at most 1,000 rows, about a millisecond at 50 per page), and skipping the
@@ -14,19 +14,8 @@ import orjson
 from fastapi import APIRouter, Query, Response
 
 from tessera.api.deps import PrincipalDep, RuntimeDep, ScopeDep, SessionDep
-from tessera.api.schemas import (
-    ClusterPage,
-    DatastorePage,
-    ErrorBody,
-    HostPage,
-    NetworkPage,
-    VMDetail,
-    VMPage,
-    VMProjectAssign,
-)
-from tessera.db.rows import ClusterRow, DatastoreRow, HostRow, NetworkRow
+from tessera.api.schemas import ErrorBody, VMDetail, VMPage, VMProjectAssign
 from tessera.domain.inventory import PowerState
-from tessera.identity.scope import pool_grants
 from tessera.inventory import ownership, queries
 
 router = APIRouter(prefix="/v1", tags=["inventory"])
@@ -48,7 +37,7 @@ def _json(payload: Any) -> Response:
     )
 
 
-def _page(page: queries.Page) -> Response:
+def page_response(page: queries.Page) -> Response:
     return _json({"items": page.items, "next_cursor": page.next_cursor})
 
 
@@ -94,7 +83,7 @@ async def list_vms(
         fields=fields.split(",") if fields else queries.DEFAULT_VM_FIELDS,
         scope=scope,
     )
-    return _page(page)
+    return page_response(page)
 
 
 @router.get(
@@ -120,43 +109,3 @@ def adopt_vm(
     ownership.assign_project(rt, vm_id, body.project_id, actor=principal.user_name)
     with rt.sessions() as session:
         return _json(queries.get_vm(session, vm_id))
-
-
-def _simple_list(table: Any, page_model: type[Any], path: str) -> None:
-    async def handler(
-        session: SessionDep,
-        scope: ScopeDep,
-        provider_id: IdFilter = None,
-        name: NameFilter = None,
-        sort: Annotated[str, Query(pattern=r"^-?name$")] = "name",
-        cursor: Cursor = None,
-        limit: Limit = 50,
-    ) -> Response:
-        """Of the pools (and networks) the caller's project is granted; all for an admin."""
-        return _page(
-            queries.list_simple(
-                session,
-                table,
-                provider_id=provider_id,
-                name_contains=name,
-                sort=sort,
-                cursor=cursor,
-                limit=limit,
-                grants=pool_grants(session, scope),
-            )
-        )
-
-    router.add_api_route(
-        path,
-        handler,
-        methods=["GET"],
-        response_model=page_model,
-        name=f"list_{path.strip('/')}",
-        responses={422: {"model": ErrorBody, "description": "Invalid filter or cursor."}},
-    )
-
-
-_simple_list(HostRow, HostPage, "/hosts")
-_simple_list(ClusterRow, ClusterPage, "/clusters")
-_simple_list(DatastoreRow, DatastorePage, "/datastores")
-_simple_list(NetworkRow, NetworkPage, "/networks")

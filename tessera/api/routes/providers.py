@@ -10,10 +10,18 @@ from sqlalchemy.orm import Session
 
 from tessera.api.deps import PrincipalDep, RuntimeDep, ScopeDep, SessionDep
 from tessera.api.routes.tasks import to_public as task_public
-from tessera.api.schemas import ErrorBody, ProviderCreate, ProviderKind, ProviderPublic, TaskPublic
+from tessera.api.schemas import (
+    ErrorBody,
+    ProviderCreate,
+    ProviderKind,
+    ProviderNetworkSettings,
+    ProviderPublic,
+    TaskPublic,
+)
 from tessera.db.rows import ProviderRow, RegionRow, ZoneRow
 from tessera.identity.scope import pool_grants
 from tessera.inventory import pools
+from tessera.network import poolsettings
 from tessera.providers import capability_matrix, driver_class
 from tessera.tasks import service
 
@@ -59,6 +67,9 @@ def to_public(session: Session, row: ProviderRow, *, full: bool = True) -> Provi
         last_sync_ok_at=row.last_sync_ok_at,
         last_sync_seconds=row.last_sync_seconds,
         inventory_age_s=age,
+        network_settings=ProviderNetworkSettings(**row.network_settings)
+        if full and row.network_settings
+        else None,
     )
 
 
@@ -111,6 +122,25 @@ def delete_provider(provider_id: str, rt: RuntimeDep, request: Request) -> Respo
         watchers.stop(provider_id)
     pools.delete_provider(rt, provider_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.put(
+    "/{provider_id}/network",
+    response_model=ProviderPublic,
+    responses={
+        **_ERRORS,
+        422: {"model": ErrorBody, "description": "A bad setting, or a pool that takes none."},
+    },
+)
+def set_provider_network(
+    provider_id: str, body: ProviderNetworkSettings, rt: RuntimeDep
+) -> ProviderPublic:
+    """Where Tessera reaches a KVM pool's Open vSwitch (`ovsdb`), and its VXLAN endpoint
+    (`netns`, `vxlan_local_ip`, `vxlan_group`); the whole set is replaced."""
+    settings = poolsettings.parse(body.model_dump(exclude_none=True))
+    poolsettings.store(rt, provider_id, settings)
+    with rt.sessions() as session:
+        return to_public(session, pools.get_provider(session, provider_id))
 
 
 @router.post(

@@ -40,7 +40,11 @@ DeviceId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 _ERRORS: dict[int | str, dict[str, object]] = {
     404: {"model": ErrorBody, "description": "No such VM, provider or inventory object."},
-    409: {"model": ErrorBody, "description": "The VM is locked by another task (named)."},
+    409: {
+        "model": ErrorBody,
+        "description": "The VM is locked by another task (named); a NIC's segment is not"
+        " realised on the VM's pool, or its port is bound already.",
+    },
     422: {
         "model": ErrorBody,
         "description": "Invalid input, or the provider lacks the capability.",
@@ -64,7 +68,7 @@ def _create_request(body: VMCreate, requester: str) -> service.VMCreateRequest:
         cpus=body.cpus,
         memory_mib=body.memory_mib,
         disks=[service.DiskRequest(d.size_gib, d.datastore_id) for d in body.disks],
-        nics=[service.NicRequest(n.network_id, n.mac) for n in body.nics],
+        nics=[service.NicRequest(n.network_id, n.mac, n.port_id) for n in body.nics],
         host_id=body.host_id,
         cluster_id=body.cluster_id,
         datastore_id=body.datastore_id,
@@ -88,7 +92,8 @@ def _create_request(body: VMCreate, requester: str) -> service.VMCreateRequest:
             "model": ErrorBody,
             "description": "No host or cluster can take the VM now (`no_valid_placement`: "
             "the message says why, `rejected_by` counts the candidates each filter turned "
-            "down); or the name is locked by another create.",
+            "down); or the name is locked by another create; or a NIC's segment is not "
+            "realised on the VM's pool, or its port is bound already.",
         },
         422: {
             "model": ErrorBody,
@@ -208,7 +213,7 @@ def resize_vm(
 def add_nic(
     vm_id: str, body: NicCreate, rt: RuntimeDep, principal: PrincipalDep, scope: ScopeDep
 ) -> TaskPublic:
-    nic = service.NicRequest(body.network_id, body.mac)
+    nic = service.NicRequest(body.network_id, body.mac, body.port_id)
     task = service.submit_add_nic(rt, vm_id, nic, requester=principal.user_name, scope=scope)
     return to_public(task)
 

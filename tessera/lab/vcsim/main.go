@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -709,6 +710,8 @@ func main() {
 	setDVPortgroupVLANs(o)
 	simulator.Map.AddHandler(macs)
 	simulator.Map.AddHandler(&snapshotHardware{saved: map[types.ManagedObjectReference]types.VirtualHardware{}})
+	tracker := newChangeTracker(o)
+	simulator.Map.AddHandler(tracker)
 	createVMs(ctx, client, o, collectLabs(ctx, client, o), macs)
 	fixDatastores()
 
@@ -717,10 +720,11 @@ func main() {
 		model.Service.TLS = new(tls.Config)
 	}
 	model.Service.ServeMux = http.NewServeMux()
+	model.Service.ServeMux.HandleFunc("/tessera/lab/disk/", tracker.serveDisk)
 	server := model.Service.NewServer()
 	defer server.Close()
 	// Nothing knows the port before the ready line, so no request races this swap.
-	server.Config.Handler = faultOnPanic(model.Service.ServeMux)
+	server.Config.Handler = faultOnPanic(tracker.routeChangedAreas(model.Service.ServeMux))
 
 	u := *server.URL
 	u.User = nil
@@ -733,4 +737,391 @@ func main() {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	<-sig
+}
+
+// changeTracker is the lab's changed block tracking (CBT), which the simulator lacks.
+//
+// Disks that carry real contents in the lab are flat extents, as on VMFS: a "x.vmdk"
+// descriptor naming "x-flat.vmdk", so a guest offset is a file offset and a write is a
+// plain pwrite. Writes come from the lab's disk-write command (POST
+// /tessera/lab/disk/write); while the VM's config.changeTrackingEnabled is set each one
+// is logged with a sequence number. A snapshot gives each of its disks a change id
+// "<epoch>/<seq>" (epoch: one per stretch of tracking), and QueryChangedDiskAreas answers
+// the areas written after a change id up to the snapshot's, or, for "*", every
+// allocated area of the flat file (SEEK_DATA/SEEK_HOLE).
+type changeTracker struct {
+	mu       sync.Mutex
+	disks    map[diskID]*diskLog
+	username string
+	password string
+}
+
+type diskID struct {
+	vm  string
+	key int32
+}
+
+type diskLog struct {
+	epoch  string
+	seq    int64
+	writes []diskWrite
+}
+
+type diskWrite struct{ seq, offset, length int64 }
+
+func newChangeTracker(o options) *changeTracker {
+	return &changeTracker{disks: map[diskID]*diskLog{}, username: o.username, password: o.password}
+}
+
+// log returns the disk's log while tracking is on (a fresh epoch when it was off), nil
+// while it is off (dropping what was tracked, as turning CBT off does).
+func (t *changeTracker) log(vm *simulator.VirtualMachine, key int32) *diskLog {
+	id := diskID{vm.Self.Value, key}
+	enabled := vm.Config.ChangeTrackingEnabled != nil && *vm.Config.ChangeTrackingEnabled
+	if !enabled {
+		delete(t.disks, id)
+		return nil
+	}
+	if t.disks[id] == nil {
+		t.disks[id] = &diskLog{epoch: uuid.New().String()[:8]}
+	}
+	return t.disks[id]
+}
+
+func (l *diskLog) changeID() string { return fmt.Sprintf("%s/%d", l.epoch, l.seq) }
+
+// Reference, PutObject, UpdateObject and RemoveObject make the tracker a registry handler:
+// a new snapshot's disks get their change ids. The snapshot's devices are the VM's own
+// structs, so its disks are copied before their backing is changed.
+func (t *changeTracker) Reference() types.ManagedObjectReference {
+	return types.ManagedObjectReference{Type: "TesseraChangeTracker", Value: "change-tracker"}
+}
+func (t *changeTracker) UpdateObject(mo.Reference, []types.PropertyChange) {}
+func (t *changeTracker) RemoveObject(types.ManagedObjectReference)         {}
+func (t *changeTracker) PutObject(obj mo.Reference) {
+	snap, ok := obj.(*simulator.VirtualMachineSnapshot)
+	if !ok {
+		return
+	}
+	vm, ok := simulator.Map.Get(snap.Vm).(*simulator.VirtualMachine)
+	if !ok {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	devices := append([]types.BaseVirtualDevice(nil), snap.Config.Hardware.Device...)
+	for i, d := range devices {
+		disk, ok := d.(*types.VirtualDisk)
+		if !ok {
+			continue
+		}
+		flat, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+		l := t.log(vm, disk.Key)
+		if !ok || l == nil {
+			continue
+		}
+		diskCopy, backingCopy := *disk, *flat
+		backingCopy.ChangeId = l.changeID()
+		diskCopy.Backing = &backingCopy
+		devices[i] = &diskCopy
+	}
+	snap.Config.Hardware.Device = devices
+}
+
+// changeIDOf reads the change id a snapshot gave disk `key`.
+func changeIDOf(ref *types.ManagedObjectReference, key int32) (string, bool) {
+	if ref == nil {
+		return "", false
+	}
+	snap, ok := simulator.Map.Get(*ref).(*simulator.VirtualMachineSnapshot)
+	if !ok {
+		return "", false
+	}
+	for _, d := range snap.Config.Hardware.Device {
+		if disk, ok := d.(*types.VirtualDisk); ok && disk.Key == key {
+			if flat, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
+				return flat.ChangeId, flat.ChangeId != ""
+			}
+		}
+	}
+	return "", false
+}
+
+// vmChanges answers QueryChangedDiskAreas for one VM. The simulator finds a method on the
+// object `_this` names, and its VirtualMachine has none by this name, so the SOAP layer
+// (routeChangedAreas) addresses the request to this object, which has the VM's moref value.
+type vmChanges struct {
+	self    types.ManagedObjectReference
+	tracker *changeTracker
+}
+
+func (v *vmChanges) Reference() types.ManagedObjectReference { return v.self }
+
+func (v *vmChanges) QueryChangedDiskAreas(ctx *simulator.Context, req *types.QueryChangedDiskAreas) soap.HasFault {
+	body := &methods.QueryChangedDiskAreasBody{}
+	fail := func(msg string, fault types.BaseMethodFault) soap.HasFault {
+		body.Fault_ = simulator.Fault(msg, fault)
+		return body
+	}
+	vmRef := types.ManagedObjectReference{Type: "VirtualMachine", Value: v.self.Value}
+	vm, ok := simulator.Map.Get(vmRef).(*simulator.VirtualMachine)
+	if !ok {
+		return fail("no such VM", &types.ManagedObjectNotFound{Obj: vmRef})
+	}
+	disk, file, err := flatExtent(vm, req.DeviceKey)
+	if err != nil {
+		return fail(err.Error(), &types.InvalidArgument{InvalidProperty: "deviceKey"})
+	}
+	capacity := disk.CapacityInBytes
+	info := types.DiskChangeInfo{StartOffset: req.StartOffset, Length: capacity - req.StartOffset}
+	v.tracker.mu.Lock()
+	defer v.tracker.mu.Unlock()
+	l := v.tracker.log(vm, req.DeviceKey)
+	if l == nil {
+		return fail("changed block tracking is off for this VM", &types.FileFault{File: file})
+	}
+	if req.ChangeId == "*" {
+		areas, err := allocatedAreas(file, req.StartOffset, capacity)
+		if err != nil {
+			return fail(err.Error(), &types.FileFault{File: file})
+		}
+		info.ChangedArea = areas
+		body.Res = &types.QueryChangedDiskAreasResponse{Returnval: info}
+		return body
+	}
+	var epoch string
+	var from int64
+	if _, err := fmt.Sscanf(strings.Replace(req.ChangeId, "/", " ", 1), "%s %d", &epoch, &from); err != nil || epoch != l.epoch {
+		return fail("unknown change id "+req.ChangeId, &types.InvalidArgument{InvalidProperty: "changeId"})
+	}
+	upTo := l.seq // no snapshot: up to now
+	if snapID, ok := changeIDOf(req.Snapshot, req.DeviceKey); ok {
+		fmt.Sscanf(strings.Replace(snapID, "/", " ", 1), "%s %d", &epoch, &upTo)
+	}
+	var areas []types.DiskChangeExtent
+	for _, w := range l.writes {
+		if w.seq > from && w.seq <= upTo && w.offset+w.length > req.StartOffset {
+			areas = append(areas, types.DiskChangeExtent{Start: w.offset, Length: w.length})
+		}
+	}
+	info.ChangedArea = mergeAreas(areas)
+	body.Res = &types.QueryChangedDiskAreasResponse{Returnval: info}
+	return body
+}
+
+// mergeAreas sorts areas and joins the ones that overlap or touch.
+func mergeAreas(areas []types.DiskChangeExtent) []types.DiskChangeExtent {
+	sort.Slice(areas, func(i, j int) bool { return areas[i].Start < areas[j].Start })
+	var merged []types.DiskChangeExtent
+	for _, a := range areas {
+		if n := len(merged); n > 0 && a.Start <= merged[n-1].Start+merged[n-1].Length {
+			if end := a.Start + a.Length; end > merged[n-1].Start+merged[n-1].Length {
+				merged[n-1].Length = end - merged[n-1].Start
+			}
+			continue
+		}
+		merged = append(merged, a)
+	}
+	return merged
+}
+
+const seekData, seekHole = 3, 4 // lseek whences (Linux)
+
+// allocatedAreas lists the data extents of a sparse file between start and end.
+func allocatedAreas(file string, start, end int64) ([]types.DiskChangeExtent, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var areas []types.DiskChangeExtent
+	for off := start; off < end; {
+		data, err := f.Seek(off, seekData)
+		if err != nil || data >= end { // ENXIO: no data after off
+			break
+		}
+		hole, err := f.Seek(data, seekHole)
+		if err != nil {
+			return nil, err
+		}
+		if hole > end {
+			hole = end
+		}
+		areas = append(areas, types.DiskChangeExtent{Start: data, Length: hole - data})
+		off = hole
+	}
+	return areas, nil
+}
+
+// flatExtent is disk `key` of the VM and the local path of its flat extent.
+func flatExtent(vm *simulator.VirtualMachine, key int32) (*types.VirtualDisk, string, error) {
+	for _, d := range vm.Config.Hardware.Device {
+		disk, ok := d.(*types.VirtualDisk)
+		if !ok || disk.Key != key {
+			continue
+		}
+		backing, ok := disk.Backing.(types.BaseVirtualDeviceFileBackingInfo)
+		if !ok {
+			return nil, "", fmt.Errorf("disk %d has no file backing", key)
+		}
+		var p object.DatastorePath
+		if !p.FromString(backing.GetVirtualDeviceFileBackingInfo().FileName) {
+			return nil, "", fmt.Errorf("disk %d has a malformed file name", key)
+		}
+		host, ok := simulator.Map.Get(*vm.Runtime.Host).(*simulator.HostSystem)
+		if !ok {
+			return nil, "", fmt.Errorf("the VM has no host")
+		}
+		ds, ok := simulator.Map.FindByName(p.Datastore, host.Datastore).(*simulator.Datastore)
+		if !ok {
+			return nil, "", fmt.Errorf("datastore %s not found", p.Datastore)
+		}
+		flat := strings.TrimSuffix(p.Path, ".vmdk") + "-flat.vmdk"
+		return disk, filepath.Join(ds.Info.GetDatastoreInfo().Url, flat), nil
+	}
+	return nil, "", fmt.Errorf("the VM has no disk %d", key)
+}
+
+var changedAreasThis = regexp.MustCompile(`(<(?:\w+:)?_this[^>]*type=")VirtualMachine("[^>]*>)([^<]+)<`)
+
+// routeChangedAreas addresses each QueryChangedDiskAreas request to the VM's vmChanges
+// object (registered on first use); everything else passes as it came.
+func (t *changeTracker) routeChangedAreas(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/sdk") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if m := soapMethod.FindSubmatch(body); m != nil && string(m[1]) == "QueryChangedDiskAreas" {
+			if found := changedAreasThis.FindSubmatch(body); found != nil {
+				ref := types.ManagedObjectReference{Type: "TesseraVMChanges", Value: string(found[3])}
+				if simulator.Map.Get(ref) == nil {
+					simulator.Map.Put(&vmChanges{self: ref, tracker: t})
+				}
+				body = changedAreasThis.ReplaceAll(body, []byte("${1}TesseraVMChanges${2}${3}<"))
+			}
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// serveDisk is the lab's disk command, for the lab's operator (basic auth):
+//
+//	POST /tessera/lab/disk/flat?vm=<moref>&key=<device key>&size=<bytes>
+//	    gives the disk a flat layout of `size` bytes (default: its capacity), all zeros
+//	POST /tessera/lab/disk/write?vm=<moref>&key=<device key>&offset=<bytes>
+//	    writes the request body at `offset` of the disk, as the guest would; logged for
+//	    CBT while tracking is on. Answers {"change_id": ...} ("" while tracking is off).
+func (t *changeTracker) serveDisk(w http.ResponseWriter, r *http.Request) {
+	user, pass, ok := r.BasicAuth()
+	if !ok || user != t.username || pass != t.password {
+		w.Header().Set("WWW-Authenticate", `Basic realm="tessera lab"`)
+		http.Error(w, "the lab's user and password are required", http.StatusUnauthorized)
+		return
+	}
+	if r.Method != http.MethodPost {
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	q := r.URL.Query()
+	vm, ok := simulator.Map.Get(types.ManagedObjectReference{Type: "VirtualMachine", Value: q.Get("vm")}).(*simulator.VirtualMachine)
+	var key, offset, size int64
+	_, keyErr := fmt.Sscan(q.Get("key"), &key)
+	if !ok || keyErr != nil {
+		http.Error(w, "name a VM (vm=) and one of its disks (key=)", http.StatusNotFound)
+		return
+	}
+	disk, file, err := flatExtent(vm, int32(key))
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch strings.TrimPrefix(r.URL.Path, "/tessera/lab/disk/") {
+	case "flat":
+		size = disk.CapacityInBytes
+		if s := q.Get("size"); s != "" {
+			if _, err := fmt.Sscan(s, &size); err != nil || size <= 0 || size%512 != 0 {
+				http.Error(w, "size must be a positive multiple of 512", http.StatusBadRequest)
+				return
+			}
+		}
+		err = makeFlat(file, size)
+		if err == nil {
+			disk.CapacityInBytes, disk.CapacityInKB = size, size/1024
+			delete(t.disks, diskID{vm.Self.Value, int32(key)})
+		}
+		writeJSON(w, err, map[string]int64{"size": size})
+	case "write":
+		if _, err := fmt.Sscan(q.Get("offset"), &offset); err != nil || offset < 0 {
+			http.Error(w, "offset must be a byte offset", http.StatusBadRequest)
+			return
+		}
+		data, err := io.ReadAll(r.Body)
+		if err == nil && offset+int64(len(data)) > disk.CapacityInBytes {
+			http.Error(w, "the write ends beyond the disk", http.StatusBadRequest)
+			return
+		}
+		if err == nil {
+			err = writeAt(file, offset, data)
+		}
+		changeID := ""
+		if l := t.log(vm, int32(key)); err == nil && l != nil {
+			l.seq++
+			l.writes = append(l.writes, diskWrite{l.seq, offset, int64(len(data))})
+			changeID = l.changeID()
+		}
+		writeJSON(w, err, map[string]string{"change_id": changeID})
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, err error, answer interface{}) {
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusConflict)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(answer)
+}
+
+// makeFlat writes a monolithicFlat descriptor beside the flat file's name and an empty
+// (sparse) flat file of `size` bytes.
+func makeFlat(flat string, size int64) error {
+	descriptor := strings.TrimSuffix(flat, "-flat.vmdk") + ".vmdk"
+	text := fmt.Sprintf("# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n"+
+		"createType=\"monolithicFlat\"\n\n# Extent description\nRW %d FLAT \"%s\" 0\n\n"+
+		"# The Disk Data Base\nddb.adapterType = \"lsilogic\"\n", size/512, filepath.Base(flat))
+	if err := os.MkdirAll(filepath.Dir(flat), 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(descriptor, []byte(text), 0o600); err != nil {
+		return err
+	}
+	_ = os.Remove(flat)
+	f, err := os.OpenFile(flat, os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Truncate(size)
+}
+
+func writeAt(file string, offset int64, data []byte) error {
+	f, err := os.OpenFile(file, os.O_WRONLY, 0)
+	if err != nil {
+		return fmt.Errorf("the disk has no flat extent (give it one with /tessera/lab/disk/flat): %w", err)
+	}
+	defer f.Close()
+	_, err = f.WriteAt(data, offset)
+	return err
 }

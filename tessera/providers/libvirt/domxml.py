@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from tessera.domain.operations import BridgeTarget
+
 LIBOSINFO_NS = "http://libosinfo.org/xmlns/libvirt/domain/1.0"
 # Our own <metadata> namespace: the op key of the call that created the domain.
 TESSERA_NS = "https://tessera.dev/xmlns/libvirt/domain/1"
@@ -216,9 +218,12 @@ class NewDisk:
 
 @dataclass(frozen=True, slots=True)
 class NewNic:
+    """On a libvirt network by name, or on a host bridge when `bridge` is given."""
+
     network: str
     mac: str | None = None
     alias: str = ""
+    bridge: BridgeTarget | None = None
 
 
 def _alias(parent: etree._Element, alias: str) -> None:
@@ -236,10 +241,20 @@ def disk_element(disk: NewDisk) -> etree._Element:
 
 
 def nic_element(nic: NewNic) -> etree._Element:
-    el = etree.Element("interface", type="network")
+    """libvirt adds the tap of a bridge NIC to the bridge itself; on Open vSwitch it also
+    records the port's id (iface-id) and tags the port (no <vlan> for untagged)."""
+    el = etree.Element("interface", type="bridge" if nic.bridge else "network")
     if nic.mac:
         etree.SubElement(el, "mac", address=nic.mac)
-    etree.SubElement(el, "source", network=nic.network)
+    if nic.bridge is None:
+        etree.SubElement(el, "source", network=nic.network)
+    else:
+        etree.SubElement(el, "source", bridge=nic.bridge.bridge)
+        if nic.bridge.interface_id is not None:
+            port = etree.SubElement(el, "virtualport", type="openvswitch")
+            etree.SubElement(port, "parameters", interfaceid=nic.bridge.interface_id)
+        if nic.bridge.vlan_id:
+            etree.SubElement(etree.SubElement(el, "vlan"), "tag", id=str(nic.bridge.vlan_id))
     etree.SubElement(el, "model", type="virtio")
     _alias(el, nic.alias)
     return el

@@ -142,6 +142,11 @@ class LibvirtVMOps(Provider):
         with self._errors(f"look up network {network_id}"):
             return str(conn.networkLookupByUUIDString(network_id).name())
 
+    def _new_nic(self, conn: libvirt.virConnect, nic: NicSpec, alias: str = "") -> domxml.NewNic:
+        if nic.bridge is not None:
+            return domxml.NewNic("", nic.mac, alias, nic.bridge)
+        return domxml.NewNic(self._network_name(conn, nic.network_native_id), nic.mac, alias)
+
     def _pool(self, conn: libvirt.virConnect, pool_id: str) -> libvirt.virStoragePool:
         with self._errors(f"look up storage pool {pool_id}"):
             return conn.storagePoolLookupByUUIDString(pool_id)
@@ -207,10 +212,7 @@ class LibvirtVMOps(Provider):
                 volume = f"tsr-{digest}-{index}.qcow2"
                 self._ensure_volume(pool, volume, disk.size_bytes)
                 disks.append(domxml.NewDisk(pool.name(), volume, f"vd{chr(ord('a') + index)}"))
-        nics = [
-            domxml.NewNic(self._network_name(conn, nic.network_native_id), nic.mac)
-            for nic in spec.nics
-        ]
+        nics = [self._new_nic(conn, nic) for nic in spec.nics]
         xml = domxml.new_domain_xml(
             name=spec.name,
             uuid=op_uuid(op_key),
@@ -350,8 +352,7 @@ class LibvirtVMOps(Provider):
         alias = op_alias(op_key)
         with self._errors(f"add a NIC to VM {vm_id}"):
             if not any(n.alias == alias for n in self._config(dom).nics):
-                network = self._network_name(conn, nic.network_native_id)
-                element = domxml.nic_element(domxml.NewNic(network, nic.mac, alias))
+                element = domxml.nic_element(self._new_nic(conn, nic, alias))
                 dom.attachDeviceFlags(domxml.to_xml(element), self._flags(dom))
             mac = next(n.mac for n in self._config(dom).nics if n.alias == alias)
         return next(n for n in self._info(dom).nics if n.mac == mac)

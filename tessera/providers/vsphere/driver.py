@@ -35,8 +35,8 @@ from tessera.providers.base import Capabilities, Endpoint, ProviderAbout
 from tessera.providers.faults import ProviderError
 from tessera.providers.vsphere import parse, scan
 from tessera.providers.vsphere.faults import translate
+from tessera.providers.vsphere.portgroups import VSpherePortgroupOps
 from tessera.providers.vsphere.soap import VIM, MoRef, SoapClient, filter_spec_xml, token_of
-from tessera.providers.vsphere.vmops import VSphereVMOps
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ _VERSION = VIM + "version"
 _UPSERT_BATCH = 1000
 
 
-class VSphereProvider(VSphereVMOps):
+class VSphereProvider(VSpherePortgroupOps):
     """One vCenter (or ESXi host) session."""
 
     kind = "vsphere"

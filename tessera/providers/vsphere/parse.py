@@ -45,6 +45,7 @@ VM_PROPERTIES = (
     "config.template",
     "config.instanceUuid",
     "config.annotation",
+    "parent",
 )
 
 INFRA_PROPERTIES: dict[str, tuple[str, ...]] = {
@@ -331,7 +332,8 @@ def obj_of(el: Element) -> tuple[str, str]:
 @dataclass(slots=True)
 class Resolver:
     """Cross-object facts needed to translate one object: network names, DVS portgroup
-    keys, folder parents for a cluster's datacenter, standard portgroup VLANs."""
+    keys, folder parents for a cluster's datacenter and a VM's folder path, standard
+    portgroup VLANs."""
 
     network_names: dict[str, str] = field(default_factory=dict)
     portgroup_keys: dict[str, str] = field(default_factory=dict)
@@ -339,8 +341,14 @@ class Resolver:
     standard_vlans: dict[str, int] = field(default_factory=dict)
 
     def learn(self, kind: str, moid: str, props: dict[str, Any]) -> None:
-        if kind in ("Folder", "Datacenter") and "parent" in props:
-            self.parents[moid] = (kind, props.get("name") or "", (props["parent"] or ("", ""))[1])
+        if kind in ("Folder", "Datacenter") and ("parent" in props or "name" in props):
+            # A change set may carry only one of them (a folder renamed or moved).
+            _, name, parent = self.parents.get(moid, (kind, "", ""))
+            if "name" in props:
+                name = props["name"] or ""
+            if "parent" in props:
+                parent = (props["parent"] or ("", ""))[1]
+            self.parents[moid] = (kind, name, parent)
         elif kind in NETWORK_TYPES and "name" in props:
             self.network_names[moid] = props["name"] or ""
         if kind == "DistributedVirtualPortgroup" and props.get("key"):
@@ -357,6 +365,20 @@ class Resolver:
                 return name
             parent, seen = parent_of, seen + 1
         return None
+
+    def folder_path(self, parent: tuple[str, str] | None) -> str:
+        """A VM's folder as its inventory path, "/DC0/vm/web": the folder names up to
+        and with its datacenter. Empty when the parent is no folder known here (a vApp)."""
+        kind, moid = parent or ("", "")
+        if kind != "Folder" or moid not in self.parents:
+            return ""
+        names: list[str] = []
+        while moid in self.parents and len(names) < 64:
+            kind, name, moid = self.parents[moid]
+            names.append(name)
+            if kind == "Datacenter":
+                return "/" + "/".join(reversed(names))
+        return ""
 
     def nics(self, raw: Iterable[RawNic]) -> tuple[NicInfo, ...]:
         out = []
@@ -393,6 +415,8 @@ def vm_fields(props: dict[str, Any], resolver: Resolver) -> dict[str, Any]:
             disks, nics = value or ((), ())
             f["disks"] = disks
             f["nics"] = resolver.nics(nics)
+        elif path == "parent":
+            f["folder"] = resolver.folder_path(value)
     guest = props.get("config.guestFullName") or props.get("config.guestId")
     if "config.guestFullName" in props or "config.guestId" in props:
         f["guest_os"] = guest or ""
@@ -416,6 +440,7 @@ def build_vm(moid: str, props: dict[str, Any], resolver: Resolver) -> VMInfo:
         annotation=get("config.annotation") or "",
         disks=disks,
         nics=resolver.nics(nics),
+        folder=resolver.folder_path(get("parent")),
     )
 
 

@@ -156,6 +156,14 @@ def _nic(
     )
 
 
+def _moref(page: bytes, start: int, end: int) -> tuple[str, str]:
+    """A ManagedObjectReference value: (its type attribute, its moid)."""
+    tag = page.rindex(b"<val", 0, start)
+    at = page.find(b' type="', tag, start)
+    kind = b"" if at < 0 else page[at + 7 : page.index(b'"', at + 7)]
+    return kind.decode(), _string(page, start, end)
+
+
 def _devices(page: bytes, start: int, end: int) -> tuple[tuple[DiskInfo, ...], tuple[RawNic, ...]]:
     """config.hardware.device: the disks and NICs; other devices are skipped unread."""
     disks: list[DiskInfo] = []
@@ -192,6 +200,7 @@ _DECODERS: dict[str, Callable[[bytes, int, int], Any]] = {
     "config.template": _bool,
     "config.instanceUuid": _string,
     "config.annotation": _string,
+    "parent": _moref,
 }
 
 

@@ -50,9 +50,12 @@ log = logging.getLogger(__name__)
 vim: Any = _vim
 
 OP_KEY_OPTION = "tessera.op"
-_NETWORK_PROPERTIES: dict[str, tuple[str, ...]] = {
+# What get_vm needs to know beyond the VM: its NICs' network names, its folder's path.
+_CONTEXT_PROPERTIES: dict[str, tuple[str, ...]] = {
     "Network": ("name",),
     "DistributedVirtualPortgroup": ("key",),
+    "Folder": ("name", "parent"),
+    "Datacenter": ("name", "parent"),
 }
 _TASK_POLL_S = (0.05, 0.1, 0.2, 0.5)
 _SCSI_UNITS = [u for u in range(16) if u != 7]  # unit 7 is the controller itself
@@ -193,11 +196,11 @@ class VSphereVMOps(Provider):
             raise ProviderConflict(f"a VM named {name!r} exists and was not made by this step")
         return vm
 
-    def _network_names(self) -> parse.Resolver:
+    def _context(self) -> parse.Resolver:
         resolver = parse.Resolver()
-        view = self._view([vim.Network])
+        view = self._view([vim.Network, vim.Folder, vim.Datacenter])
         try:
-            for page in self._start_pages(view, _NETWORK_PROPERTIES, parse.decode_page):
+            for page in self._start_pages(view, _CONTEXT_PROPERTIES, parse.decode_page):
                 for kind, moid, props in page:
                     resolver.learn(kind, moid, props)
         finally:
@@ -224,7 +227,7 @@ class VSphereVMOps(Provider):
         if not objects:
             raise ProviderNotFound(f"VM {vm_id} not found")
         _kind, moid, props = objects[0]
-        return parse.build_vm(moid, props, self._network_names())
+        return parse.build_vm(moid, props, self._context())
 
     # -- create / delete -----------------------------------------------------------
 
