@@ -18,6 +18,7 @@ import { PoolStatusTag } from "../components/StateTags";
 import { useFormat } from "../i18n/format";
 import { useTaskUpdates } from "../tasks/TaskContext";
 import { useTaskAction } from "../tasks/useTaskAction";
+import { useSubmit } from "../api/useSubmit";
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -36,14 +37,11 @@ function AddPool({ open, onClose, onAdded }: { open: boolean; onClose: () => voi
   const { t } = useTranslation();
   const [form] = Form.useForm<AddForm>();
   const kind = Form.useWatch("kind", form) ?? "vsphere";
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, setError, submit } = useSubmit();
 
   const onOk = async () => {
     const values = await form.validateFields();
-    setBusy(true);
-    setError(null);
-    try {
+    await submit(async () => {
       const added = await api.post<Provider>("/v1/providers", {
         ...values,
         username: values.username || undefined,
@@ -51,11 +49,7 @@ function AddPool({ open, onClose, onAdded }: { open: boolean; onClose: () => voi
         verify_tls: values.kind === "vsphere" ? values.verify_tls : true,
       });
       onAdded(added);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (

@@ -37,6 +37,7 @@ import { Can, useAuth } from "../../auth/AuthContext";
 import { ErrorAlert, useNotifyError } from "../../components/ErrorAlert";
 import { PageHeader } from "../../components/PageHeader";
 import { useFormat } from "../../i18n/format";
+import { useSubmit } from "../../api/useSubmit";
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const ROLES: RoleName[] = ["reader", "member", "project-admin"];
@@ -69,22 +70,15 @@ function useLoaded<T>(url: string | null) {
 function CreateProject({ open, onClose, onCreated }: { open: boolean; onClose: () => void; onCreated: (p: Project) => void }) {
   const { t } = useTranslation();
   const [form] = Form.useForm<{ name: string; description: string }>();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, submit } = useSubmit();
 
   const onOk = async () => {
     const values = await form.validateFields();
-    setBusy(true);
-    setError(null);
-    try {
+    await submit(async () => {
       const created = await api.post<Project>("/v1/projects", { name: values.name, description: values.description ?? "" });
       form.resetFields();
       onCreated(created);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (

@@ -15,6 +15,7 @@ import { Can, useAuth } from "../../auth/AuthContext";
 import { ErrorAlert, useNotifyError } from "../../components/ErrorAlert";
 import { PageHeader } from "../../components/PageHeader";
 import { useFormat } from "../../i18n/format";
+import { useSubmit } from "../../api/useSubmit";
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const MIN_PASSWORD = 8;
@@ -32,14 +33,11 @@ function CreateUser({ open, onClose, onCreated }: { open: boolean; onClose: () =
   const { t } = useTranslation();
   const [form] = Form.useForm<CreateForm>();
   const source = Form.useWatch("source", form) ?? "local";
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, submit } = useSubmit();
 
   const onOk = async () => {
     const values = await form.validateFields();
-    setBusy(true);
-    setError(null);
-    try {
+    await submit(async () => {
       const created = await api.post<User>("/v1/users", {
         name: values.name,
         display_name: values.display_name ?? "",
@@ -50,11 +48,7 @@ function CreateUser({ open, onClose, onCreated }: { open: boolean; onClose: () =
       });
       form.resetFields();
       onCreated(created);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
@@ -113,24 +107,17 @@ function ResetPassword({ user, onClose }: { user: User | null; onClose: () => vo
   const { t } = useTranslation();
   const { message } = App.useApp();
   const [form] = Form.useForm<{ password: string }>();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, submit } = useSubmit();
 
   const onOk = async () => {
     if (!user) return;
     const { password } = await form.validateFields();
-    setBusy(true);
-    setError(null);
-    try {
+    await submit(async () => {
       await api.patch(path`/v1/users/${user.id}`, { password });
       form.resetFields();
       message.success(t("admin:users.reset.done", { name: user.name }));
       onClose();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (

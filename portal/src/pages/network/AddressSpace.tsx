@@ -16,6 +16,7 @@ import { Can, useAuth } from "../../auth/AuthContext";
 import { ErrorAlert, useNotifyError } from "../../components/ErrorAlert";
 import { PageHeader } from "../../components/PageHeader";
 import { useList } from "./shared";
+import { useSubmit } from "../../api/useSubmit";
 
 const RECORDED: RangeKind[] = ["region", "vpn-peer", "announcement", "migration-target"];
 const LABEL = /^[A-Za-z0-9][A-Za-z0-9._ -]{0,127}$/;
@@ -56,8 +57,7 @@ export default function AddressSpace() {
   const [form] = Form.useForm<RangeForm>();
   const kind = Form.useWatch("kind", form) ?? "region";
   const [creating, setCreating] = useState(false);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, setError, submit } = useSubmit();
   const regions = [...new Set(providers.items.map((p) => p.region))];
 
   const reload = () => {
@@ -67,9 +67,7 @@ export default function AddressSpace() {
 
   const create = async () => {
     const v = await form.validateFields();
-    setBusy(true);
-    setError(null);
-    try {
+    await submit(async () => {
       await api.post<AddressRange>("/v1/address-ranges", {
         name: v.name,
         kind: v.kind,
@@ -79,11 +77,7 @@ export default function AddressSpace() {
       });
       setCreating(false);
       reload();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   const remove = (r: AddressRange) =>

@@ -15,6 +15,7 @@ import { Can, useAuth } from "../../auth/AuthContext";
 import { ErrorAlert, useNotifyError } from "../../components/ErrorAlert";
 import { PageHeader } from "../../components/PageHeader";
 import { byId, useList, useProjectLabel } from "./shared";
+import { useSubmit } from "../../api/useSubmit";
 
 interface FipForm {
   segment_id?: string;
@@ -59,8 +60,7 @@ function FipModal({
 }) {
   const { t } = useTranslation();
   const [form] = Form.useForm<FipForm>();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, setError, submit } = useSubmit();
 
   const onlyExternal = externals.length === 1 ? externals[0].id : undefined;
   useEffect(() => {
@@ -69,18 +69,12 @@ function FipModal({
 
   const onOk = async () => {
     const v = await form.validateFields();
-    setBusy(true);
-    setError(null);
-    try {
+    await submit(async () => {
       const target = splitTarget(v.target);
       if (fip) await api.put(path`/v1/floating-ips/${fip.id}`, target);
       else await api.post<FloatingIP>("/v1/floating-ips", { segment_id: v.segment_id, ...(target.port_id ? target : {}) });
       onDone();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (

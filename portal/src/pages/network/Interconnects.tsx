@@ -19,6 +19,7 @@ import { ErrorAlert, useNotifyError } from "../../components/ErrorAlert";
 import { PageHeader } from "../../components/PageHeader";
 import { useFormat } from "../../i18n/format";
 import { RealisationTag, useList, useSegmentation } from "./shared";
+import { useSubmit } from "../../api/useSubmit";
 
 const PHYSNET = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const ROUTED: InterconnectKind[] = ["bgp", "ospf"];
@@ -81,8 +82,7 @@ function CreateInterconnect({ open, onClose, onCreated }: { open: boolean; onClo
   const { t } = useTranslation();
   const [form] = Form.useForm<CreateForm>();
   const kind = Form.useWatch("kind", form) ?? "bgp";
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, setError, submit } = useSubmit();
 
   const side = (s: SideForm) => ({
     region: s.region.trim(),
@@ -95,9 +95,7 @@ function CreateInterconnect({ open, onClose, onCreated }: { open: boolean; onClo
 
   const onOk = async () => {
     const v = await form.validateFields();
-    setBusy(true);
-    setError(null);
-    try {
+    await submit(async () => {
       await api.post<Interconnect>("/v1/interconnects", {
         name: v.name,
         kind: v.kind,
@@ -107,11 +105,7 @@ function CreateInterconnect({ open, onClose, onCreated }: { open: boolean; onClo
         psk: v.kind === "ipsec" ? v.psk || undefined : undefined,
       });
       onCreated();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (

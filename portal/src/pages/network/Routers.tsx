@@ -15,6 +15,7 @@ import { Can, useAuth } from "../../auth/AuthContext";
 import { ErrorAlert, useNotifyError } from "../../components/ErrorAlert";
 import { PageHeader } from "../../components/PageHeader";
 import { NAME, byId, useList, useProjectLabel } from "./shared";
+import { useSubmit } from "../../api/useSubmit";
 
 interface RouterForm {
   name: string;
@@ -38,8 +39,7 @@ function RouterModal({
 }) {
   const { t } = useTranslation();
   const [form] = Form.useForm<RouterForm>();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, setError, submit } = useSubmit();
 
   useEffect(() => {
     if (open) form.setFieldsValue({ enable_snat: router?.enable_snat ?? true, external_segment_id: router?.external_segment_id ?? undefined });
@@ -47,9 +47,7 @@ function RouterModal({
 
   const onOk = async () => {
     const v = await form.validateFields();
-    setBusy(true);
-    setError(null);
-    try {
+    await submit(async () => {
       if (router) {
         await api.put(path`/v1/routers/${router.id}/gateway`, { segment_id: v.external_segment_id, enable_snat: v.enable_snat });
       } else {
@@ -60,11 +58,7 @@ function RouterModal({
         });
       }
       onDone();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (

@@ -14,6 +14,7 @@ import { Can, useAuth } from "../../auth/AuthContext";
 import { ErrorAlert, useNotifyError } from "../../components/ErrorAlert";
 import { PageHeader } from "../../components/PageHeader";
 import { NAME, byId, useList, useProjectLabel } from "./shared";
+import { useSubmit } from "../../api/useSubmit";
 
 interface RuleForm {
   direction: SecurityRule["direction"];
@@ -31,16 +32,13 @@ function RuleEditor({ group, groups, onChange }: { group: SecurityGroup; groups:
   const notifyError = useNotifyError();
   const [form] = Form.useForm<RuleForm>();
   const protocol = Form.useWatch("protocol", form) ?? "any";
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
+  const { busy, error, submit } = useSubmit();
   const names = byId(groups);
   const icmp = protocol === "icmp" || protocol === "icmpv6";
 
   const add = async () => {
     const v = await form.validateFields();
-    setBusy(true);
-    setError(null);
-    try {
+    await submit(async () => {
       await api.post<SecurityRule>(path`/v1/security-groups/${group.id}/rules`, {
         direction: v.direction,
         ethertype: v.ethertype,
@@ -52,11 +50,7 @@ function RuleEditor({ group, groups, onChange }: { group: SecurityGroup; groups:
       });
       form.resetFields(["port_range_min", "port_range_max", "remote_ip_prefix", "remote_group_id"]);
       onChange();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   const remove = async (rule: SecurityRule) => {

@@ -19,6 +19,7 @@ import { UsageBar } from "../../components/UsageBar";
 import { useFormat } from "../../i18n/format";
 import { useTaskUpdates } from "../../tasks/TaskContext";
 import { RealisationTag, SegmentStatusTag, byId, useList, useProjectLabel, useSegmentation } from "./shared";
+import { useSubmit } from "../../api/useSubmit";
 
 interface SubnetForm {
   name?: string;
@@ -35,14 +36,11 @@ function AddSubnet({ segment, open, onClose, onAdded }: { segment: Segment; open
   const { t } = useTranslation();
   const [form] = Form.useForm<SubnetForm>();
   const noGateway = Form.useWatch("no_gateway", form) ?? false;
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, setError, submit } = useSubmit();
 
   const onOk = async () => {
     const v = await form.validateFields();
-    setBusy(true);
-    setError(null);
-    try {
+    await submit(async () => {
       await api.post<Subnet>("/v1/subnets", {
         segment_id: segment.id,
         cidr: v.cidr.trim(),
@@ -54,11 +52,7 @@ function AddSubnet({ segment, open, onClose, onAdded }: { segment: Segment; open
         enable_dhcp: v.enable_dhcp,
       });
       onAdded();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
@@ -127,25 +121,18 @@ interface PortForm {
 function AddPort({ segment, subnets, open, onClose, onAdded }: { segment: Segment; subnets: Subnet[]; open: boolean; onClose: () => void; onAdded: () => void }) {
   const { t } = useTranslation();
   const [form] = Form.useForm<PortForm>();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, setError, submit } = useSubmit();
 
   const onOk = async () => {
     const v = await form.validateFields();
-    setBusy(true);
-    setError(null);
-    try {
+    await submit(async () => {
       await api.post<NetPort>("/v1/ports", {
         segment_id: segment.id,
         name: v.name ?? "",
         fixed_ips: v.subnet_id ? [{ subnet_id: v.subnet_id, ip_address: v.ip_address?.trim() || undefined }] : undefined,
       });
       onAdded();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (

@@ -18,6 +18,7 @@ import { ErrorAlert, useNotifyError } from "../../components/ErrorAlert";
 import { PageHeader } from "../../components/PageHeader";
 import { useTasks, useTaskUpdates } from "../../tasks/TaskContext";
 import { NAME, RealisationTag, SegmentStatusTag, useList, useProjectLabel, useSegmentation } from "./shared";
+import { useSubmit } from "../../api/useSubmit";
 
 interface CreateForm {
   name: string;
@@ -41,14 +42,11 @@ function CreateSegment({ open, onClose, onCreated }: { open: boolean; onClose: (
   const type = Form.useWatch("network_type", form) ?? "vlan";
   const providers = useProviders(open && can("list_providers"));
   const projects = useProjects(open && !!principal?.is_admin);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, setError, submit } = useSubmit();
 
   const onOk = async () => {
     const values = await form.validateFields();
-    setBusy(true);
-    setError(null);
-    try {
+    await submit(async () => {
       const made = await api.post<SegmentAccepted>("/v1/segments", {
         name: values.name,
         description: values.description ?? "",
@@ -62,11 +60,7 @@ function CreateSegment({ open, onClose, onCreated }: { open: boolean; onClose: (
       });
       if (made.task) tasks.open(made.task.id, made.task);
       onCreated();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
 
   return (
