@@ -12,18 +12,15 @@ for a real host): the realiser needs nothing else.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from tessera.network.dataplane.iproute import DataplaneError, run
+from tessera.network.dataplane import daemons
+from tessera.network.dataplane.iproute import run
 
 SCHEMA = Path("/usr/share/openvswitch/vswitch.ovsschema")
-_START_TIMEOUT_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -99,11 +96,7 @@ class OvsInstance:
         }
 
     def _pid(self, daemon: str) -> int | None:
-        try:
-            pid = int((self.home / f"{daemon}.pid").read_text().strip())
-        except (OSError, ValueError):
-            return None
-        return pid if _alive(pid) else None
+        return daemons.read_pid(self.home / f"{daemon}.pid")
 
     def start(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -139,45 +132,10 @@ class OvsInstance:
     def stop(self) -> None:
         """End both daemons (vswitchd first, so it removes its taps); safe to repeat."""
         for daemon in ("ovs-vswitchd", "ovsdb-server"):
-            pid = self._pid(daemon)
-            if pid is None:
-                continue
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 10
-            while _alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if _alive(pid):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+            daemons.stop(self.home / f"{daemon}.pid")
 
     def _run(self, cmd: list[str], netns: str | None = None) -> None:
-        import subprocess
+        daemons.run(cmd, netns=netns, env=self._env)
 
-        argv = (["ip", "netns", "exec", netns] if netns else []) + cmd
-        done = subprocess.run(
-            argv, env=self._env, capture_output=True, text=True, timeout=30, check=False
-        )
-        if done.returncode != 0:
-            raise DataplaneError(f"{cmd[0]} failed ({done.returncode}): {done.stderr.strip()}")
-
-    def _wait(self, ready: object, what: str) -> None:
-        assert callable(ready)
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        while not ready():
-            if time.monotonic() > deadline:
-                raise DataplaneError(f"{what} did not come up in {_START_TIMEOUT_S:.0f} s")
-            time.sleep(0.05)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    state = Path(f"/proc/{pid}/stat")
-    with contextlib.suppress(OSError):
-        return state.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    return True
+    def _wait(self, ready: Callable[[], bool], what: str) -> None:
+        daemons.wait_for(ready, what)

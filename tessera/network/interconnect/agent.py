@@ -21,8 +21,9 @@ from pathlib import Path
 
 from netaddr import IPNetwork  # type: ignore[import-untyped]
 
+from tessera.network.dataplane import daemons
 from tessera.network.dataplane.iproute import DataplaneError
-from tessera.network.interconnect import process, service
+from tessera.network.interconnect import service
 from tessera.network.interconnect.frr import FrrInstance
 from tessera.network.interconnect.gre import GreEndpoint
 from tessera.network.interconnect.model import InterconnectKind, Plan, TunnelState
@@ -61,7 +62,7 @@ def read_status(data_dir: Path, interconnect_id: str, which: str) -> SideStatus:
     here (no file, or the agent that wrote it is gone)."""
     try:
         found = json.loads(_status_file(data_dir, interconnect_id, which).read_text())
-        if not process.alive(int(found["pid"])):
+        if not daemons.alive(int(found["pid"])):
             return SideStatus()
         return SideStatus(TunnelState(found["state"]), datetime.fromisoformat(found["checked_at"]))
     except (OSError, ValueError, KeyError, TypeError):
@@ -93,7 +94,7 @@ class InterconnectAgent:
             realised = Realised(plan)
             self.sides[(plan.interconnect_id, which)] = realised
             if plan.kind.routed:
-                held = process.interface_of(plan.local.underlay_ip, plan.local.namespace)
+                held = daemons.interface_of(plan.local.underlay_ip, plan.local.namespace)
                 if held is None:
                     raise DataplaneError(
                         f"no interface in {plan.local.namespace} holds {plan.local.underlay_ip}"

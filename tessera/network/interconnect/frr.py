@@ -19,7 +19,7 @@ from pathlib import Path
 
 from netaddr import IPNetwork  # type: ignore[import-untyped]
 
-from tessera.network.interconnect import process
+from tessera.network.dataplane import daemons
 from tessera.network.interconnect.model import InterconnectKind, Plan
 
 FRR_LIB = Path("/usr/lib/frr")
@@ -103,7 +103,7 @@ class FrrInstance:
 
     def running(self) -> bool:
         return self.kind is not None and all(
-            process.read_pid(self._pidfile(d)) for d in self._daemons()
+            daemons.read_pid(self._pidfile(d)) for d in self._daemons()
         )
 
     def start(self, plan: Plan, interface: str, transit: str) -> None:
@@ -124,9 +124,9 @@ class FrrInstance:
             path.write_text(text)
             shutil.chown(path, user.pw_uid, user.pw_gid)
         for daemon in self._daemons():
-            if process.read_pid(self._pidfile(daemon)):
+            if daemons.read_pid(self._pidfile(daemon)):
                 continue
-            process.run(
+            daemons.run(
                 [
                     str(FRR_LIB / daemon), "-d",
                     "-f", str(self.home / f"{daemon}.conf"),
@@ -138,13 +138,13 @@ class FrrInstance:
                 netns=self.netns,
             )  # fmt: skip
             vty = self.home / f"{daemon}.vty"
-            process.wait_for(vty.exists, f"FRR {daemon} in {self.netns}")
+            daemons.wait_for(vty.exists, f"FRR {daemon} in {self.netns}")
 
     def vtysh(self, *commands: str) -> str:
         args = ["vtysh", "--vty_socket", str(self.home)]
         for command in commands:
             args += ["-c", command]
-        return process.run(args).stdout
+        return daemons.run(args).stdout
 
     def announced(self) -> dict[str, int]:
         """The prefixes the running daemons' TESSERA-ANNOUNCE list permits, with the
@@ -188,7 +188,7 @@ class FrrInstance:
     def stop(self) -> None:
         """Stop the routing daemon, then zebra (which removes the routes it installed)."""
         for daemon in ("bgpd", "ospfd", "zebra"):
-            process.stop(self._pidfile(daemon))
+            daemons.stop(self._pidfile(daemon))
         if (self.home / "frr.log").exists():
             self.log_dir.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(self.home / "frr.log", self.log_dir / "frr.log")

@@ -18,10 +18,9 @@ from pathlib import Path
 
 from netaddr import IPNetwork  # type: ignore[import-untyped]
 
-from tessera.network.dataplane import iproute
+from tessera.network.dataplane import daemons, iproute
 from tessera.network.dataplane.iproute import DataplaneError
 from tessera.network.dataplane.ovs import OvsInstance
-from tessera.network.interconnect import process
 
 PHYS_BRIDGE, TUNNEL_BRIDGE, GRE_PORT = "br-phy", "br-tun", "gre0"
 # Routes Tessera installs toward the peer carry this protocol number (see rt_protos),
@@ -54,7 +53,7 @@ class GreEndpoint:
         self.home.mkdir(parents=True, exist_ok=True)
         self.switch.start()
         ovs = self.switch.ovs
-        held = process.interface_of(underlay_ip, self.netns)
+        held = daemons.interface_of(underlay_ip, self.netns)
         if held is None:
             raise DataplaneError(f"no interface in {self.netns} holds {underlay_ip}")
         device, prefixlen = held
@@ -63,7 +62,7 @@ class GreEndpoint:
             ovs.ensure_bridge(PHYS_BRIDGE)
             ovs.add_port(PHYS_BRIDGE, device)
             iproute.ip("addr", "del", f"{underlay_ip}/{prefixlen}", "dev", device, netns=self.netns)
-            process.wait_for(
+            daemons.wait_for(
                 lambda: iproute.link_exists(PHYS_BRIDGE, self.netns),
                 f"{PHYS_BRIDGE} in {self.netns}",
             )
@@ -74,7 +73,7 @@ class GreEndpoint:
             "--may-exist", "add-port", TUNNEL_BRIDGE, GRE_PORT, "--",
             "set", "Interface", GRE_PORT, "type=gre", f"options:remote_ip={remote_ip}",
         )  # fmt: skip
-        process.wait_for(
+        daemons.wait_for(
             lambda: iproute.link_exists(TUNNEL_BRIDGE, self.netns),
             f"{TUNNEL_BRIDGE} in {self.netns}",
         )
@@ -102,14 +101,14 @@ class GreEndpoint:
 
     def counters(self) -> dict[str, tuple[int, int]]:
         """Packets and bytes through the GRE port: {"rx": (packets, bytes), "tx": ...}."""
-        out = process.run(
+        out = daemons.run(
             ["ovs-ofctl", "dump-ports", f"unix:{self.switch.home / TUNNEL_BRIDGE}.mgmt", GRE_PORT]
         ).stdout
         return {way: (int(p), int(b)) for way, p, b in _PORT_STATS.findall(out)}
 
     def stop(self) -> None:
         """Close the tunnel, stop OVS and give the underlay address back to its interface."""
-        if process.read_pid(self.switch.home / "ovsdb-server.pid") is not None:
+        if daemons.read_pid(self.switch.home / "ovsdb-server.pid") is not None:
             for bridge in (TUNNEL_BRIDGE, PHYS_BRIDGE):
                 self.switch.ovs.delete_bridge(bridge)
         self.switch.stop()

@@ -17,8 +17,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
+from tessera.network.dataplane import daemons
 from tessera.network.dataplane.iproute import DataplaneError
-from tessera.network.interconnect import process
 
 CHARON = Path("/usr/lib/ipsec/charon")
 LIBIPSEC = Path("/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so")
@@ -63,7 +63,7 @@ class StrongswanInstance:
         return {"STRONGSWAN_CONF": str(self.home / "strongswan.conf")}
 
     def running(self) -> bool:
-        return process.read_pid(self.pidfile) is not None
+        return daemons.read_pid(self.pidfile) is not None
 
     def start(self) -> None:
         """Start charon (a running one is kept) and wait for its vici socket."""
@@ -85,17 +85,17 @@ class StrongswanInstance:
             "swanctl {\n  load = pem pkcs1 x509 pubkey aes sha1 sha2 hmac random nonce\n}\n"
         )
         script = f'mount --bind "$1" /run && exec {CHARON}'
-        self._process = process.spawn(
+        self._process = daemons.spawn(
             ["unshare", "--mount", "--propagation", "private",
              "sh", "-c", script, "charon", str(self.home / "run")],
             netns=self.netns,
             log=self.home / "charon.out",
             env=self._env,
         )  # fmt: skip
-        process.wait_for(self.vici.exists, f"charon in {self.netns}")
+        daemons.wait_for(self.vici.exists, f"charon in {self.netns}")
 
     def swanctl(self, *args: str, timeout: float = 30.0) -> str:
-        return process.run(
+        return daemons.run(
             ["swanctl", *args, "--uri", f"unix://{self.vici}"], env=self._env, timeout=timeout
         ).stdout
 
@@ -158,7 +158,7 @@ class StrongswanInstance:
 
     def stop(self) -> None:
         """Stop charon: its SAs, the ipsec0 device and its routes go with it."""
-        process.stop(self.pidfile)
+        daemons.stop(self.pidfile)
         if self._process is not None:  # reap it: it was our child
-            self._process.wait(timeout=process.STOP_TIMEOUT_S)
+            self._process.wait(timeout=daemons.STOP_TIMEOUT_S)
             self._process = None
