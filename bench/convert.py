@@ -1,16 +1,24 @@
 """convert_ratio_to_qemu_img: the migration's disk conversion against plain qemu-img.
 
 One run, on one machine: a 2 GiB disk (half random data, half zeros and repeated bytes)
-as a monolithicSparse VMDK on a lab vCenter datastore (TLS, as vCenter's is). Five
-rounds, alternating, of
-  ours:   the copy phase's conversion (tessera.migration: header checks, qemu-img info,
-          then qemu-img streaming from the datastore's HTTPS interface into an empty
-          qcow2, with progress and cancel polling), and
-  plain:  `qemu-img convert -f vmdk -O qcow2` of the same disk file, read locally,
-and the ratio of the medians' throughputs (virtual bytes per second). For context, in
-the same rounds: plain qemu-img over the same HTTPS source (what our checks and polling
-cost on top of the transport), and the bare HTTPS download of the file (one GET, nothing
-converted: the most any HTTPS transport can reach here).
+as a monolithicSparse VMDK on a lab vCenter datastore. The lab's datastores are local
+folders, so the datastore is also "mounted" on this host, as an NFS datastore is on a
+conversion host. Nine rounds, alternating, of
+  mounted: the copy phase's conversion through the datastore's mount (tessera.migration:
+           path confinement, header checks, qemu-img info, then qemu-img reading the file
+           into an empty qcow2, with progress and cancel polling),
+  plain:   `qemu-img convert -f vmdk -O qcow2` of the same disk file, read locally,
+  https:   the copy phase's conversion over the datastore's HTTPS interface (TLS, as
+           vCenter's is): the road when no mount is configured,
+and the ratios of the medians' throughputs (virtual bytes per second):
+convert_ratio_to_qemu_img (mounted / plain) and convert_ratio_to_qemu_img_https. For
+context, in the same rounds: plain qemu-img over the same HTTPS source (what our checks
+and polling cost on top of that transport), and the bare HTTPS download of the file (one
+GET, nothing converted: the most any HTTPS transport can reach here). The digest
+(`qemu-img compare`) the copy phase runs after the conversion is not timed, as before.
+Each round swaps the order of mounted and plain, and every measurement starts after a
+pause of SETTLE_S, so that neither the local pair nor its order inherits the lab
+vCenter's work from the HTTPS runs just before (other sessions may share the cores).
 
     .venv/bin/python bench/convert.py
 """
@@ -34,14 +42,15 @@ from bench.common import machine, record
 from tessera.lab.guest import put_datastore_file
 from tessera.lab.vcsim import VcsimSpec, start_vcsim
 from tessera.migration import transfer
-from tessera.migration.model import DatastoreFile
-from tessera.migration.readiness import check_disk
+from tessera.migration.model import DatastoreFile, SourceVM
+from tessera.migration.readiness import check_source
 from tessera.providers.base import Endpoint
 from tessera.providers.vsphere import export
 from tessera.providers.vsphere.driver import VSphereProvider
 
 SIZE = 2 << 30
-ROUNDS = 5
+ROUNDS = 9
+SETTLE_S = 1.0
 VM = "DC0_VM00000"
 
 
@@ -85,6 +94,32 @@ def download_s(source: DatastoreFile) -> float:
     return time.monotonic() - started
 
 
+def ours_s(
+    provider: VSphereProvider, source_vm: SourceVM, mounts: dict[str, str], out: Path
+) -> float:
+    """Seconds for the copy phase's checks and conversion into an empty qcow2."""
+    empty_qcow2(out)
+    time.sleep(SETTLE_S)
+    started = time.monotonic()
+    checked = check_source(provider, source_vm, 0, 1 << 50, mounts)
+    transfer.convert(
+        checked.source, checked.image.fmt, out, "qcow2", total_bytes=checked.image.virtual_size,
+        on_progress=lambda _p: None, should_stop=lambda: False,
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    out.unlink()
+    return elapsed
+
+
+def timed(args: list[str], out: Path) -> float:
+    time.sleep(SETTLE_S)
+    started = time.monotonic()
+    subprocess.run(args, check=True)
+    elapsed = time.monotonic() - started
+    out.unlink()
+    return elapsed
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tessera-bench-convert-", dir="/var/tmp") as tmp:
         work = Path(tmp)
@@ -99,66 +134,70 @@ def main() -> None:
             ds_path = source_vm.disks[0].ds_path
             put_datastore_file(lab, ds_path, vmdk)
             datastore, _, path = ds_path.partition("] ")
-            local = (
-                next((lab.workdir / "datastores").glob(f"govcsim-*-{datastore.lstrip('[')}-*"))
-                / path
-            )
+            name = datastore.lstrip("[")
+            mount = next((lab.workdir / "datastores").glob(f"govcsim-*-{name}-*"))
+            mounts = {name: str(mount)}
+            local = mount / path
             source = export.datastore_file(provider, source_vm.datacenter, ds_path)
             out = work / "out.qcow2"
             file_mib = local.stat().st_size / (1 << 20)
-            ours: list[float] = []
-            plain: list[float] = []
-            plain_https: list[float] = []
-            download: list[float] = []
-            for _ in range(ROUNDS):
-                empty_qcow2(out)
-                started = time.monotonic()
-                image, _ = check_disk(provider, source_vm, 0, 1 << 50)
-                transfer.convert(
-                    source, image.fmt, out, "qcow2", total_bytes=image.virtual_size,
-                    on_progress=lambda _p: None, should_stop=lambda: False,
-                )  # fmt: skip
-                ours.append(time.monotonic() - started)
-                out.unlink()
-                started = time.monotonic()
-                subprocess.run(
-                    ["qemu-img", "convert", "-f", "vmdk", "-O", "qcow2", str(local), str(out)],
-                    check=True,
-                )
-                plain.append(time.monotonic() - started)
-                out.unlink()
+            plain_args = ["qemu-img", "convert", "-f", "vmdk", "-O", "qcow2", str(local), str(out)]
+            times: dict[str, list[float]] = {
+                k: [] for k in ("mounted", "plain", "https", "plain_https", "download")
+            }
+            loads = [os.getloadavg()[0]]
+            for round_no in range(ROUNDS):
+                if round_no % 2:
+                    times["plain"].append(timed(plain_args, out))
+                times["mounted"].append(ours_s(provider, source_vm, mounts, out))
+                if not round_no % 2:
+                    times["plain"].append(timed(plain_args, out))
+                times["https"].append(ours_s(provider, source_vm, {}, out))
                 with transfer.cookie_object(source) as secret:
-                    started = time.monotonic()
-                    subprocess.run(
-                        ["qemu-img", "convert", *secret, "--image-opts",
-                         transfer.source_opts(source, "vmdk"), "-O", "qcow2", str(out)],
-                        check=True,
+                    times["plain_https"].append(
+                        timed(
+                            ["qemu-img", "convert", *secret, "--image-opts",
+                             transfer.source_opts(source, "vmdk"), "-O", "qcow2", str(out)],
+                            out,
+                        )
                     )  # fmt: skip
-                    plain_https.append(time.monotonic() - started)
-                out.unlink()
-                download.append(download_s(source))
+                time.sleep(SETTLE_S)
+                times["download"].append(download_s(source))
+                loads.append(os.getloadavg()[0])
             provider.close()
         finally:
             lab.stop()
     mib = SIZE / (1 << 20)
-    ours_rate = mib / statistics.median(ours)
-    plain_rate = mib / statistics.median(plain)
-    https_rate = mib / statistics.median(plain_https)
-    download_rate = file_mib / statistics.median(download)
-    ceiling = statistics.median(plain) / statistics.median(download)
+    median = {k: statistics.median(v) for k, v in times.items()}
+    mounted_rate, plain_rate = mib / median["mounted"], mib / median["plain"]
+    https_rate, plain_https_rate = mib / median["https"], mib / median["plain_https"]
+    download_rate = file_mib / median["download"]
     print(machine())
-    print(f"ours {ours_rate:.0f} MiB/s, plain local {plain_rate:.0f} MiB/s, ", end="")
-    print(f"plain over https {https_rate:.0f} MiB/s (virtual bytes / s); ", end="")
-    print(f"bare download {download_rate:.0f} MiB/s of the {file_mib:.0f} MiB file")
-    for what, values in (("ours", ours), ("plain", plain), ("https", plain_https)):
+    print(f"load average (1 min) during the run: {min(loads):.1f}-{max(loads):.1f}")
+    print(
+        f"ours via the mount {mounted_rate:.0f} MiB/s, plain local {plain_rate:.0f} MiB/s, ", end=""
+    )
+    print(
+        f"ours over https {https_rate:.0f} MiB/s, plain over https {plain_https_rate:.0f} ", end=""
+    )
+    print(f"MiB/s (virtual bytes / s); bare download {download_rate:.0f} MiB/s of the ", end="")
+    print(f"{file_mib:.0f} MiB file")
+    for what, values in times.items():
         print(f"  {what}: " + ", ".join(f"{v:.2f}" for v in values) + " s")
-    print("  download: " + ", ".join(f"{v:.2f}" for v in download) + " s")
     command = ".venv/bin/python bench/convert.py"
-    record("convert_ratio_to_qemu_img", ours_rate / plain_rate, "ratio", command)
-    record("convert_ratio_to_qemu_img_same_https_source", ours_rate / https_rate, "ratio", command)
-    record("convert_mib_s", ours_rate, "MiB/s", command)
+    record("convert_ratio_to_qemu_img", mounted_rate / plain_rate, "ratio", command)
+    record("convert_ratio_to_qemu_img_https", https_rate / plain_rate, "ratio", command)
+    record(
+        "convert_ratio_to_qemu_img_same_https_source", https_rate / plain_https_rate, "ratio",
+        command,
+    )  # fmt: skip
+    record("convert_mib_s", mounted_rate, "MiB/s", command)
+    record("convert_https_mib_s", https_rate, "MiB/s", command)
     # The download alone against the local convert: no HTTPS transport's ratio exceeds it.
-    record("convert_ratio_ceiling_https_download", ceiling, "ratio", command)
+    record(
+        "convert_ratio_ceiling_https_download", median["plain"] / median["download"], "ratio",
+        command,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -12,8 +12,12 @@ APT_PACKAGES=(
   chromium fonts-wqy-microhei   # the portal's browser tests and benchmark; CJK glyphs
   qemu-block-extra   # qemu-img reads vCenter datastores over https (migration)
   syslinux syslinux-common mtools dosfstools busybox-static cpio   # the lab's tiny guest
+  # virtio conversion (virt-v2v-in-place reads its disks through nbdkit; the libguestfs
+  # appliance needs a host kernel) and the lab's Debian guest (debootstrap)
+  libguestfs-tools virt-v2v nbdkit linux-image-amd64 debootstrap
   openvswitch-switch iputils-ping ethtool conntrack   # the network data plane and its tests
   frr strongswan-charon strongswan-swanctl libcharon-extra-plugins   # interconnects (kernel-libipsec)
+  libstrongswan-extra-plugins   # IKE with curve25519 (x25519 key exchange)
 )
 # The portal's build: Debian's Node.js where none is installed (18 on Debian 12).
 if ! command -v node >/dev/null; then
@@ -79,3 +83,9 @@ fi
 
 echo "==> building the lab vCenter simulator"
 .venv/bin/tessera lab build
+
+# The lab's Debian guest for the slow virt-v2v test (tessera/lab/debian_guest.py): ~6 min
+# the first time, then cached by a hash of its recipe. The test builds it itself if this
+# fails, and says why.
+echo "==> building the lab's Debian guest"
+.venv/bin/python -m tessera.lab.debian_guest || echo "warning: the Debian lab guest was not built"

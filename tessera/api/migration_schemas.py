@@ -8,9 +8,19 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tessera.migration.model import MigrationMode, PlanState, TargetFormat
+from tessera.migration.model import (
+    MAX_PARALLELISM,
+    MIN_PARALLELISM,
+    MigrationMode,
+    PlanState,
+    TargetFormat,
+)
 
 _ID = Field(min_length=1, max_length=36)
+_PARALLELISM_HELP = (
+    "How many of the plan's VMs migrate at once; a VM that fails is rolled back and the "
+    "others go on."
+)
 
 
 class MigrationPlanCreate(BaseModel):
@@ -28,6 +38,9 @@ class MigrationPlanCreate(BaseModel):
     target_format: TargetFormat = TargetFormat.QCOW2
     mode: MigrationMode = MigrationMode.COLD
     schedule_at: datetime | None = None
+    parallelism: int = Field(
+        default=1, ge=MIN_PARALLELISM, le=MAX_PARALLELISM, description=_PARALLELISM_HELP
+    )
 
 
 class MigrationPlanUpdate(BaseModel):
@@ -45,6 +58,9 @@ class MigrationPlanUpdate(BaseModel):
     mode: MigrationMode | None = None
     schedule_at: datetime | None = None
     clear_schedule: bool = False
+    parallelism: int | None = Field(
+        default=None, ge=MIN_PARALLELISM, le=MAX_PARALLELISM, description=_PARALLELISM_HELP
+    )
 
 
 class DiskProgress(BaseModel):
@@ -89,6 +105,7 @@ class MigrationPlanPublic(BaseModel):
     target_format: TargetFormat
     mode: MigrationMode
     schedule_at: datetime | None
+    parallelism: int
     task_id: str | None
     created_by: str
     created_at: datetime

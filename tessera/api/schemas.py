@@ -74,6 +74,11 @@ class ProviderPublic(BaseModel):
     network_settings: ProviderNetworkSettings | None = Field(
         default=None, description="Platform admins only: where Tessera reaches its switch."
     )
+    datastore_mounts: dict[str, str] | None = Field(
+        default=None,
+        description="Platform admins only: a vSphere pool's datastores mounted on the "
+        "conversion host (name -> folder); cold migrations read their disks there.",
+    )
 
 
 class ProviderNetworkSettings(BaseModel):
@@ -91,6 +96,19 @@ class ProviderNetworkSettings(BaseModel):
     )
     vxlan_local_ip: str | None = Field(default=None, max_length=64)
     vxlan_group: str | None = Field(default=None, max_length=64)
+
+
+class ProviderDatastoreMounts(BaseModel):
+    """A vSphere pool's datastore mounts (tessera.inventory.datastore_mounts); the whole
+    set is replaced, `{}` clears it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mounts: dict[str, str] = Field(
+        default_factory=dict,
+        max_length=256,
+        description="Datastore name -> absolute folder where this host mounts it.",
+    )
 
 
 class ProviderKind(BaseModel):

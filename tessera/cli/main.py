@@ -25,7 +25,13 @@ from tessera.cli import network as network_cli
 from tessera.cli import placement as placement_cli
 from tessera.cli import tasks as tasks_cli
 from tessera.cli.client import ApiClient, find_provider_id, find_vm_id
-from tessera.cli.errors import EXIT_NOT_FOUND, EXIT_TASK_FAILED, CliError, reports_errors
+from tessera.cli.errors import (
+    EXIT_INVALID,
+    EXIT_NOT_FOUND,
+    EXIT_TASK_FAILED,
+    CliError,
+    reports_errors,
+)
 from tessera.cli.output import Output, OutputFormat, console, emit, err_console
 from tessera.config import Settings
 
@@ -148,6 +154,28 @@ def provider_network(
         "vxlan_group": vxlan_group,
     }
     emit(client.put(f"/v1/providers/{find_provider_id(client, name)}/network", body), output)
+
+
+@provider_app.command("mounts")
+@reports_errors
+def provider_mounts(
+    name: str,
+    mounts: Annotated[
+        list[str] | None,
+        typer.Argument(help="DATASTORE=/folder, where this host mounts the datastore."),
+    ] = None,
+    clear: Annotated[bool, typer.Option(help="Remove every mount of the pool.")] = False,
+    output: Output = OutputFormat.TABLE,
+) -> None:
+    """Set where the conversion host mounts a vSphere pool's datastores (replaces all):
+    cold migrations then read those disks as files instead of over HTTPS."""
+    pairs = [m.partition("=") for m in mounts or []]
+    if clear == bool(pairs) or any(not sep or not ds for ds, sep, _ in pairs):
+        raise CliError("give DATASTORE=/folder pairs, or --clear alone", EXIT_INVALID)
+    client = _client()
+    body = {"mounts": {ds: folder for ds, _, folder in pairs}}
+    path = f"/v1/providers/{find_provider_id(client, name)}/datastore-mounts"
+    emit(client.put(path, body), output)
 
 
 @provider_app.command("sync")

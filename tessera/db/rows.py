@@ -77,6 +77,9 @@ class ProviderRow(Base):
     network_settings: Mapped[dict[str, str] | None] = mapped_column(
         JSON, doc="Where Tessera reaches the pool's switch (tessera.network.poolsettings)."
     )
+    datastore_mounts: Mapped[dict[str, str] | None] = mapped_column(
+        JSON, doc="Datastore name -> local mount path on the conversion host (vSphere pools)."
+    )
 
 
 class ClusterRow(Base):
@@ -739,6 +742,7 @@ class MigrationPlanRow(Base):
     target_format: Mapped[str] = mapped_column(String(8))
     mode: Mapped[str] = mapped_column(String(8))
     schedule_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    parallelism: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     state: Mapped[str] = mapped_column(String(16))
     readiness: Mapped[dict[str, object] | None] = mapped_column(JSON)
     task_id: Mapped[str | None] = mapped_column(String(36))

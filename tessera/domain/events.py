@@ -41,6 +41,9 @@ PROVIDER_DISCOVERED = "provider.discovered"
 # nothing on the pool changes (tessera.inventory.adoption).
 VM_ADOPTED = "vm.adopted"
 VM_RELEASED = "vm.released"
+# A Tessera port freed because the VM it served left its pool's inventory (deleted
+# outside Tessera): deleted if made for the NIC, else unbound (tessera.network.ports).
+PORT_RELEASED = "port.released"
 
 
 class TaskEvent(StrEnum):
@@ -58,10 +61,23 @@ class TaskEvent(StrEnum):
         return cls(f"task.{state.value}")
 
 
+# A migration plan's VM going through a phase (tessera.migration.workflow): the phase
+# started, finished, failed, ran one warm copy round, or was undone by a rollback.
+MIGRATION_PHASE_STATES = ("running", "done", "failed", "round", "rolled_back")
+
+
+def migration_phase_kind(state: str) -> str:
+    """The kind of a migration phase event: `migration.phase.done`, ..."""
+    if state not in MIGRATION_PHASE_STATES:
+        raise ValueError(f"no migration phase event for {state!r}")
+    return f"migration.phase.{state}"
+
+
 EVENT_KINDS: frozenset[str] = frozenset(
     {inventory_kind(kind, change) for kind in ObjectKind for change in ChangeKind}
-    | {PROVIDER_DISCOVERED, VM_ADOPTED, VM_RELEASED}
+    | {PROVIDER_DISCOVERED, VM_ADOPTED, VM_RELEASED, PORT_RELEASED}
     | {kind.value for kind in TaskEvent}
+    | {migration_phase_kind(state) for state in MIGRATION_PHASE_STATES}
 )
 
 

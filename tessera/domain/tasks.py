@@ -45,6 +45,7 @@ class TaskKind(StrEnum):
     SEGMENT_UPDATE = "segment.update"
     SEGMENT_DELETE = "segment.delete"
     ROUTER_SYNC = "router.sync"
+    INTERCONNECT_SYNC = "interconnect.sync"
     MIGRATION_RUN = "migration.run"
     MIGRATION_ROLLBACK = "migration.rollback"
 

@@ -56,6 +56,7 @@ RULES: dict[str, Rule] = {
     "delete_provider": ADM,
     "sync_provider": ADM,
     "set_provider_network": ADM,
+    "set_provider_datastore_mounts": ADM,
     "list_provider_kinds": A,
     "list_vms": R,
     "show_vm": R,

@@ -168,6 +168,8 @@ def reconcile(
             for rid, old in current_state(session, kind, vanished).items():
                 log.removed(kind, rid, old)
         for part in _chunks(vanished):
+            if kind is ObjectKind.VM:
+                _release_ports(session, part, provider_id, SYNC_ACTOR, task_id)
             session.execute(delete(row).where(row.id.in_(part)))
         counts.removed[kind.value] = len(vanished)
     if log is not None:
@@ -175,6 +177,18 @@ def reconcile(
     elif any(counts.added.values()):
         _discovered(session, provider_id, counts, task_id)
     return counts
+
+
+def _release_ports(
+    session: Session, vm_ids: Sequence[str], provider_id: str, actor: str, task_id: str | None
+) -> None:
+    """VMs gone from their pool free the Tessera ports their NICs held, as a delete
+    through Tessera does (tessera.network.ports)."""
+    from tessera.network import ports  # the network builds on the inventory: imported late
+
+    ports.release_vanished_vms(
+        session, vm_ids, provider_id=provider_id, actor=actor, task_id=task_id
+    )
 
 
 def _discovered(
@@ -312,6 +326,8 @@ def apply_changes(
                 if row_id is not None:
                     for old in current_state(session, kind, [row_id]).values():
                         log.removed(kind, row_id, old)
+                    if kind is ObjectKind.VM:
+                        _release_ports(session, [row_id], provider_id, actor, task_id)
                     row = ROW_CLASS[kind]
                     session.execute(delete(row).where(row.id == row_id))
                     touched += 1

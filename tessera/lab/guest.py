@@ -7,6 +7,11 @@ sector) with SYSLINUX, a Debian kernel and a busybox initramfs. Its init loads t
 virtio NIC drivers, prints MARKER and one `NIC_PREFIX <name> <mac>` line per NIC (in
 probe order, which is the NIC order of the VM) to the serial console, then powers off.
 
+With `tessera.ip=<addr/prefix>` on its kernel command line (`guest_with_network`), it
+first puts that address on its first NIC and pings each address of `tessera.ping=<a,b>`,
+printing `PING_OK <addr>` or `PING_FAIL <addr>`: this is how a test proves a guest's NIC
+reaches (or does not reach) a peer on the switch it was plugged into.
+
 Nothing is mounted to build it: mkfs.vfat, `syslinux --install` and mcopy work on the
 image file. The build is cached under the lab cache dir, keyed by every input. The
 kernel comes from the `linux-image-*-amd64` package `scripts/bootstrap.sh` downloads
@@ -28,6 +33,7 @@ import ssl
 import subprocess
 import tempfile
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -38,6 +44,10 @@ from tessera.lab.vcsim import RunningVcsim
 MARKER = "TESSERA-LAB-GUEST-BOOTED"
 NIC_PREFIX = "TESSERA-NIC"
 DONE = "TESSERA-LAB-GUEST-DONE"
+PING_OK = "TESSERA-PING-OK"
+PING_FAIL = "TESSERA-PING-FAIL"
+# Each peer gets this many one-second pings; the first answer ends them.
+PING_TRIES = 5
 MANIFEST_NAME = "TESSERA.TXT"
 GUEST_SIZE = 64 << 20
 # The drivers the guest needs on virtio; their dependencies are found in the modules.
@@ -55,6 +65,24 @@ for dev in $(ls /sys/class/net | sort); do
   [ "$dev" = lo ] && continue
   echo "{NIC_PREFIX} $dev $(cat /sys/class/net/$dev/address)" > /dev/ttyS0
 done
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+    tessera.ip=*) addr="${{arg#tessera.ip=}}" ;;
+    tessera.ping=*) peers="${{arg#tessera.ping=}}" ;;
+  esac
+done
+if [ -n "$addr" ]; then
+  nic=$(ls /sys/class/net | sort | grep -v '^lo$' | head -n 1)
+  ip link set "$nic" up
+  ip addr add "$addr" dev "$nic"
+  for peer in $(echo "$peers" | tr , ' '); do
+    result={PING_FAIL}
+    for try in $(seq {PING_TRIES}); do
+      if ping -c 1 -W 1 "$peer" >/dev/null 2>&1; then result={PING_OK}; break; fi
+    done
+    echo "$result $peer" > /dev/ttyS0
+  done
+fi
 echo {DONE} > /dev/ttyS0
 poweroff -f
 """
@@ -189,6 +217,20 @@ def load_order(modules: Path, wanted: tuple[str, ...]) -> list[Path]:
     return order
 
 
+def guest_with_network(dest: Path, address: str, peers: Sequence[str]) -> Path:
+    """A raw copy of the guest at `dest` that puts `address` (`addr/prefix`) on its first
+    NIC and pings `peers` at boot: the kernel command line in its syslinux.cfg says so,
+    the way a cloud image reads its network from a config drive."""
+    extra = f" tessera.ip={address}" + (f" tessera.ping={','.join(peers)}" if peers else "")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(build_guest(), dest)
+    with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+        config = Path(tmp) / "syslinux.cfg"
+        config.write_text(_SYSLINUX_CFG.replace("panic=-1\n", f"panic=-1{extra}\n"))
+        _run("mcopy", "-o", "-i", str(dest), str(config), "::/")
+    return dest
+
+
 def guest_vmdk(capacity_bytes: int, dest: Path) -> Path:
     """The guest as a monolithicSparse VMDK of `capacity_bytes` (the VM's configured disk
     size; only the first GUEST_SIZE bytes hold data, the rest stays unallocated)."""
@@ -236,9 +278,8 @@ def put_datastore_file(lab: RunningVcsim, ds_path: str, source: Path) -> None:
                 raise GuestError(f"uploading {ds_path} answered {answer.status}")
 
 
-def install_guest(lab: RunningVcsim, vm_name: str, workdir: Path) -> list[str]:
-    """Give the lab VM `vm_name` the guest as its first disk's contents (other disks get
-    an empty VMDK of their size); the datastore paths written."""
+def _vm_disks(lab: RunningVcsim, vm_name: str) -> list[tuple[str, int]]:
+    """The lab VM's disks in order: (datastore path, configured size in bytes)."""
     from pyVmomi import vim
 
     with lab.operator_session() as si:
@@ -250,13 +291,19 @@ def install_guest(lab: RunningVcsim, vm_name: str, workdir: Path) -> list[str]:
             if vm is None:
                 raise GuestError(f"the lab has no VM named {vm_name}")
             devices: list[Any] = list(vm.config.hardware.device)
-            disks = [
+            return [
                 (str(getattr(d.backing, "fileName", "")), int(d.capacityInBytes or 0))
                 for d in devices
                 if isinstance(d, vim.vm.device.VirtualDisk)
             ]
         finally:
             view.DestroyView()
+
+
+def install_guest(lab: RunningVcsim, vm_name: str, workdir: Path) -> list[str]:
+    """Give the lab VM `vm_name` the guest as its first disk's contents (other disks get
+    an empty VMDK of their size); the datastore paths written."""
+    disks = _vm_disks(lab, vm_name)
     written = []
     for index, (ds_path, capacity) in enumerate(disks):
         local = workdir / f"{index}" / ds_path.rpartition("/")[2]  # the name it embeds
@@ -271,3 +318,25 @@ def install_guest(lab: RunningVcsim, vm_name: str, workdir: Path) -> list[str]:
             local.unlink()
         written.append(ds_path)
     return written
+
+
+def install_image(lab: RunningVcsim, vm_name: str, raw_image: Path, workdir: Path) -> str:
+    """A raw disk image (e.g. tessera.lab.debian_guest's) as the contents of the lab VM's
+    first disk: a monolithicSparse VMDK of the disk's configured size (only the image's
+    data allocated), uploaded over the disk's file; the datastore path written."""
+    disks = _vm_disks(lab, vm_name)
+    if not disks:
+        raise GuestError(f"the lab VM {vm_name} has no disk")
+    ds_path, capacity = disks[0]
+    if raw_image.stat().st_size > capacity:
+        raise GuestError(f"{raw_image} does not fit the {capacity}-byte disk of {vm_name}")
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        sized = Path(tmp) / "sized.raw"
+        _run("cp", "--sparse=always", str(raw_image), str(sized))
+        with sized.open("r+b") as fh:
+            fh.truncate(capacity)
+        vmdk = Path(tmp) / ds_path.rpartition("/")[2]
+        _run("qemu-img", "convert", "-f", "raw", "-O", "vmdk",
+             "-o", "subformat=monolithicSparse", str(sized), str(vmdk))  # fmt: skip
+        put_datastore_file(lab, ds_path, vmdk)
+    return ds_path

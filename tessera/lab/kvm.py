@@ -51,13 +51,19 @@ _START_TIMEOUT_S = 30.0
 @dataclass
 class KvmHostSpec:
     """What to simulate: `driver="qemu"` runs real TCG guests, `"test"` serves libvirt's
-    in-memory mock driver (fast, for large fake inventories)."""
+    in-memory mock driver (fast, for large fake inventories).
+
+    `ovs_rundir` is the run folder (OVS_RUNDIR, holding `db.sock`) of the Open vSwitch
+    whose database libvirt's `ovs-vsctl` plugs this host's guest taps into; None means
+    the system's. The taps are made in the machine's network namespace, so only a switch
+    whose ovs-vswitchd runs there can open them."""
 
     name: str
     driver: KvmDriver = "qemu"
     port: int = 0
     demo_vms: int = 3
     test_domains: int = 0
+    ovs_rundir: Path | None = None
 
 
 @dataclass
@@ -113,7 +119,7 @@ def start_kvm_host(
         node_xml = home / "node.xml"
         node_xml.write_bytes(mock_node_xml(spec.name, spec.test_domains))
         uri = f"test+tcp://127.0.0.1:{port}{node_xml}"
-    pid = _launch(home)
+    pid = _launch(home, ovs_rundir=spec.ovs_rundir)
     try:
         _wait_answering(uri, pid)
         seeded = home / ".seeded"
@@ -179,7 +185,7 @@ def _copy_caps(src: Path, dst: Path) -> None:
         tmp.replace(target)
 
 
-def _launch(home: Path) -> int:
+def _launch(home: Path, *, ovs_rundir: Path | None = None) -> int:
     binds = " && ".join(
         f"mount --bind {shlex.quote(str(home / sub))} {target}"
         for sub, target in _BIND_TARGETS.items()
@@ -196,9 +202,12 @@ def _launch(home: Path) -> int:
         f"{binds} && exec taskset -c 0 libvirtd --listen -d"
         f" -f {shlex.quote(str(home / 'etc' / 'libvirtd.conf'))} -p {shlex.quote(str(pidfile))}"
     )
+    # libvirt runs ovs-vsctl with the daemon's own environment.
+    env = {**os.environ, "OVS_RUNDIR": str(ovs_rundir.resolve())} if ovs_rundir else None
     with (home / "log" / "launch.log").open("wb") as log:
         subprocess.run(
             ["unshare", "-m", "--propagation", "private", "sh", "-c", script],
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -56,6 +56,10 @@ def phases_for(mode: str) -> tuple[Phase, ...]:
     return WARM_PHASES if mode == MigrationMode.WARM.value else PHASES
 
 
+# How many of a plan's VMs may migrate at once (each holds a copy stream and a qemu-img).
+MIN_PARALLELISM, MAX_PARALLELISM = 1, 8
+
+
 class PhaseState(StrEnum):
     PENDING = "pending"
     RUNNING = "running"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +36,8 @@ from tessera.errors import ConflictError, InvalidInputError, NotFoundError, Prov
 from tessera.events.recorder import record_task
 from tessera.inventory.pools import endpoint_for
 from tessera.migration.model import (
+    MAX_PARALLELISM,
+    MIN_PARALLELISM,
     MigrationMode,
     PhaseState,
     PlanState,
@@ -44,7 +46,7 @@ from tessera.migration.model import (
     VMState,
     phases_for,
 )
-from tessera.migration.readiness import PlanTargets, vm_report
+from tessera.migration.readiness import RECENT_COPIES, PlanTargets, copy_speed, vm_report
 from tessera.providers import open_provider
 from tessera.providers.base import Provider
 from tessera.providers.faults import ProviderError
@@ -78,6 +80,7 @@ class PlanInput:
     mode: MigrationMode | None = None
     schedule_at: datetime | None = None
     clear_schedule: bool = False
+    parallelism: int | None = None
 
 
 @dataclass
@@ -172,6 +175,16 @@ def _set_vms(session: Session, plan: MigrationPlanRow, vm_ids: Sequence[str]) ->
         )
 
 
+def _parallelism(value: int) -> int:
+    """How many of the plan's VMs migrate at once, checked here too for callers other
+    than the API."""
+    if not MIN_PARALLELISM <= value <= MAX_PARALLELISM:
+        raise InvalidInputError(
+            f"parallelism must be {MIN_PARALLELISM} to {MAX_PARALLELISM}, not {value}"
+        )
+    return value
+
+
 def create_plan(rt: Runtime, given: PlanInput, requester: str) -> MigrationPlanRow:
     if not given.name or not given.source_provider_id or not given.target_provider_id:
         raise InvalidInputError("a plan needs a name, a source and a target provider")
@@ -184,6 +197,7 @@ def create_plan(rt: Runtime, given: PlanInput, requester: str) -> MigrationPlanR
         target_format=(given.target_format or TargetFormat.QCOW2).value,
         mode=(given.mode or MigrationMode.COLD).value,
         schedule_at=given.schedule_at,
+        parallelism=_parallelism(1 if given.parallelism is None else given.parallelism),
         state=PlanState.DRAFT.value,
         created_by=requester,
     )
@@ -220,6 +234,8 @@ def update_plan(rt: Runtime, plan_id: str, given: PlanInput) -> MigrationPlanRow
                 plan.mode = given.mode.value
             if given.schedule_at is not None or given.clear_schedule:
                 plan.schedule_at = given.schedule_at
+            if given.parallelism is not None:
+                plan.parallelism = _parallelism(given.parallelism)
             vm_ids = (
                 list(given.vm_ids)
                 if given.vm_ids is not None
@@ -261,7 +277,8 @@ def resolve(session: Session, plan: MigrationPlanRow) -> _Resolved:
         if src_ds is None or dst_ds is None:
             raise ConflictError("a datastore of the plan's storage map is gone; edit the plan")
         pools[src_ds.name] = dst_ds.native_id
-    targets = PlanTargets(networks, pools, plan.target_format, plan.mode)
+    mounts = dict(source.datastore_mounts or {})
+    targets = PlanTargets(networks, pools, plan.target_format, plan.mode, mounts)
     resolved = _Resolved(source, target, targets)
     for entry in plan_vms(session, plan.id):
         vm = session.get(VMRow, entry.vm_id)
@@ -320,13 +337,36 @@ def compute_readiness(rt: Runtime, resolved: _Resolved) -> dict[str, Any]:
                 report.add(Severity.BLOCKING, "name_clash", "two VMs of the plan share this name")
             names.add(report.name)
             reports.append(report.as_dict())
+    with rt.sessions() as session:
+        speed = copy_speed(recent_copy_speeds(session, resolved.source.id))
+    for report_of_vm in reports:
+        report_of_vm["estimate_s"] = speed.estimate_s(
+            report_of_vm["transfer_bytes"], report_of_vm["estimate_s"]
+        )
     return {
         "checked_at": utcnow().isoformat(),
         "ready": all(r["ready"] for r in reports),
         "vms": reports,
         "transfer_bytes": sum(r["transfer_bytes"] for r in reports),
         "estimate_s": round(sum(r["estimate_s"] for r in reports), 1),
+        "estimate_basis": speed.basis,
+        "estimate_mib_s": speed.mib_s,
+        "estimate_copies": speed.copies,
     }
+
+
+def recent_copy_speeds(session: Session, source_provider_id: str) -> list[float]:
+    """The MiB/s of the disk copies made from this source pool, latest first (as the
+    plans' VM rows keep them; a rolled-back VM's are gone with its copy)."""
+    rows = session.scalars(
+        select(MigrationVMRow.disks)
+        .join(MigrationPlanRow, MigrationPlanRow.id == MigrationVMRow.plan_id)
+        .where(MigrationPlanRow.source_provider_id == source_provider_id)
+        .order_by(MigrationVMRow.updated_at.desc())
+        .limit(RECENT_COPIES)
+    )
+    speeds = (disk.get("mib_s") for disks in rows for disk in disks if disk.get("state") == "done")
+    return [float(mib_s) for mib_s in speeds if isinstance(mib_s, int | float)]
 
 
 def blocking_message(report: dict[str, Any]) -> str:
@@ -350,8 +390,11 @@ def _submit(
             raise ConflictError(f"plan {plan.name} is {plan.state}; this needs {wanted}")
         resolved = resolve(session, plan)
         plan_id = plan.id
+        migrated = {v.vm_id for v in plan_vms(session, plan_id) if v.state == VMState.MIGRATED}
     if kind is TaskKind.MIGRATION_RUN:
-        report = compute_readiness(rt, resolved)
+        # A resume checks the VMs it will run: a migrated one now clashes with its copy.
+        todo = [vm for vm in resolved.vms if vm[0] not in migrated]
+        report = compute_readiness(rt, replace(resolved, vms=todo))
         with rt.sessions.begin() as session:
             get_plan(session, plan_id).readiness = report
         if not report["ready"]:

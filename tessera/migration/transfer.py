@@ -1,15 +1,23 @@
-"""Reading disks from vCenter's datastore HTTP interface and converting them with qemu-img.
+"""Reading a source disk and converting it with qemu-img, by one of two transports:
 
-Nothing is staged: qemu-img's https driver reads the source in ranges as it converts,
-straight into the target volume (made empty by libvirt, so `-n --target-is-zero`). The
-source format is always explicit (`driver=` of --image-opts, set from our own header
-check). The session cookie reaches qemu-img as a secret object read from a 0600 file,
-never on its command line; the file is removed when qemu-img ends.
+- a `DatastoreFile`: vCenter's datastore HTTP interface. qemu-img's https driver reads
+  the source in ranges as it converts; the session cookie reaches qemu-img as a secret
+  object read from a 0600 file, never on its command line (removed when qemu-img ends).
+- a `MountedFile`: the datastore mounted on this (conversion) host, an NFS datastore as
+  virt-v2v's `-i vmx` reads it; qemu-img reads the file itself. `mounted_file` resolves
+  the path (no symlink left) and refuses one outside the VM's folder under the mount
+  before anything is opened.
 
-Why this transport: docs/benchmarks.md compares it with an NBD export (nbdkit's curl
-plugin, or our own single-GET streaming plugin) read by qemu-img. On 2 cores the NBD hop
-(64 KiB per request) and a second TLS reader cost more than the https driver's ranged
-requests; the driver reads in-process with 2 MiB readahead, 16 requests in flight.
+Nothing is staged: qemu-img converts straight into the target volume (made empty by
+libvirt, so `-n --target-is-zero`). The source format is always explicit (`driver=` of
+--image-opts, set from our own header check).
+
+Why qemu-img's https driver for the HTTPS road: docs/benchmarks.md compares it with an
+NBD export (nbdkit's curl plugin, or our own single-GET streaming plugin) read by
+qemu-img. On 2 cores the NBD hop (64 KiB per request) and a second TLS reader cost more
+than the driver's ranged requests; it reads in-process with 2 MiB readahead, 16 requests
+in flight. Through a mount the copy runs close to plain qemu-img (0.89 of it in
+bench/convert.py's last run); over TLS on 2 cores it cannot.
 """
 
 from __future__ import annotations
@@ -19,20 +27,29 @@ import http.client
 import json
 import os
 import re
+import select
 import ssl
+import stat
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, overload
 from urllib.parse import urlsplit
 
+from tessera.migration.disks import DiskRefused
 from tessera.migration.model import DatastoreFile
 
 READAHEAD = 2 << 20
-# Parallel requests and out-of-order writes: the https reads wait on the network.
-CONVERT_FLAGS = ("-m", "16", "-W")
+# One request at a time over https. With parallel requests QEMU 7.2's curl driver can
+# end up polling none of its connections, all of them idle, and wait forever (it seems
+# to lose a socket that libcurl moved between its handles). Measured here on a 256 MiB
+# disk over the lab's TLS: -m 4, 8 and 16 hung in 3 to 8 of 16 runs; -m 1 in none of 24
+# and was the fastest too (0.5-0.6 s; -m 16 took 0.9-2 s when it finished). A mounted
+# file is read as plain qemu-img reads it (bench/convert.py compares the two).
+CONVERT_FLAGS = ("-m", "1")
 # qemu-img's progress moves in 1 % steps; one step taking longer than this, and longer
 # than the step's bytes need at STALL_MIB_S, is a stall: its curl driver can hang on
 # connections the network dropped, so convert ends it (a TransferError) rather than wait.
@@ -53,6 +70,20 @@ class TransferError(Exception):
 
 class Cancelled(Exception):
     """The copy was stopped because the task was asked to cancel."""
+
+
+@dataclass(frozen=True, slots=True)
+class MountedFile:
+    """A datastore file on this host's mount of the datastore: `path` resolved (no
+    symlink left) and directly in `folder`, the VM's resolved folder under the mount.
+    Made by `mounted_file`, which refuses any other path."""
+
+    path: Path
+    folder: Path
+
+
+# How the copy reaches one source file.
+Source = DatastoreFile | MountedFile
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +111,49 @@ def _connection(source: DatastoreFile, timeout_s: float) -> http.client.HTTPConn
     return http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout_s)
 
 
-def with_name(source: DatastoreFile, file_name: str) -> DatastoreFile:
-    """The same datastore folder's file `file_name` (a flat extent of a descriptor)."""
+def mounted_file(mount: Path, folder: str, file_name: str) -> MountedFile:
+    """`<mount>/<folder>/<file_name>` resolved; DiskRefused (before anything is opened)
+    when the folder resolves outside the mount or the file outside the folder: a `..`
+    or a symlink on the datastore must not make qemu-img read a host file."""
+    root = Path(os.path.realpath(mount))
+    home = Path(os.path.realpath(root / folder))
+    if home != root and root not in home.parents:
+        raise DiskRefused(
+            f"the VM's folder {folder!r} resolves to {home}, outside the mounted datastore "
+            f"{root}; refused"
+        )
+    path = Path(os.path.realpath(home / file_name))
+    if path.parent != home:
+        raise DiskRefused(f"{file_name} resolves to {path}, outside its folder {home}; refused")
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise TransferError(
+            f"the mounted datastore has no readable {path}: {exc.strerror}"
+        ) from None
+    if not stat.S_ISREG(mode):
+        raise DiskRefused(f"{path} on the mounted datastore is not a regular file; refused")
+    return MountedFile(path, home)
+
+
+def describe(source: Source) -> str:
+    """The transport, as the readiness report and the copy's events name it."""
+    if isinstance(source, MountedFile):
+        return f"mounted datastore {source.path}"
+    return "datastore HTTPS"
+
+
+@overload
+def with_name(source: DatastoreFile, file_name: str) -> DatastoreFile: ...
+@overload
+def with_name(source: MountedFile, file_name: str) -> MountedFile: ...
+@overload
+def with_name(source: Source, file_name: str) -> Source: ...
+def with_name(source: Source, file_name: str) -> Source:
+    """The same datastore folder's file `file_name` (a flat extent of a descriptor),
+    by the same transport; on a mount, confined to the folder as `mounted_file` does."""
+    if isinstance(source, MountedFile):
+        return mounted_file(source.folder, "", file_name)
     parts = urlsplit(source.url)
     folder = parts.path.rpartition("/")[0]
     url = f"{parts.scheme}://{parts.netloc}{folder}/{file_name}?{parts.query}"
@@ -130,13 +202,49 @@ class RangeReader:
         self._conn.close()
 
 
+class FileReader:
+    """Reads byte ranges of a mounted datastore file. O_NOFOLLOW: a symlink swapped in
+    for the checked file since `mounted_file` is not followed."""
+
+    def __init__(self, source: MountedFile) -> None:
+        try:
+            self._fd = os.open(source.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            raise TransferError(f"opening {source.path} failed: {exc.strerror}") from None
+
+    def size(self) -> int:
+        return os.fstat(self._fd).st_size
+
+    def __call__(self, offset: int, length: int) -> bytes:
+        try:
+            return os.pread(self._fd, length, offset)
+        except OSError as exc:
+            raise TransferError(f"reading the mounted disk file failed: {exc.strerror}") from None
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+@contextlib.contextmanager
+def opened(source: Source) -> Iterator[RangeReader | FileReader]:
+    """A reader of the source's byte ranges, closed after."""
+    reader = FileReader(source) if isinstance(source, MountedFile) else RangeReader(source)
+    try:
+        yield reader
+    finally:
+        reader.close()
+
+
 def _escape(value: str) -> str:
     """A value inside qemu's option syntax, where a comma is written twice."""
     return value.replace(",", ",,")
 
 
-def source_opts(source: DatastoreFile, fmt: str) -> str:
-    """--image-opts for `fmt` over the datastore URL; the cookie is the secret object."""
+def source_opts(source: Source, fmt: str) -> str:
+    """--image-opts for `fmt` over the source: the mounted file, or the datastore URL
+    with the cookie as the secret object."""
+    if isinstance(source, MountedFile):
+        return f"driver={fmt},file.driver=file,file.filename={_escape(str(source.path))}"
     scheme = urlsplit(source.url).scheme
     opts = [
         f"driver={fmt}",
@@ -151,9 +259,18 @@ def source_opts(source: DatastoreFile, fmt: str) -> str:
     return ",".join(opts)
 
 
+def convert_flags(source: Source) -> tuple[str, ...]:
+    """qemu-img convert's tuning for the transport (see CONVERT_FLAGS)."""
+    return () if isinstance(source, MountedFile) else CONVERT_FLAGS
+
+
 @contextlib.contextmanager
-def cookie_object(source: DatastoreFile) -> Iterator[list[str]]:
-    """qemu-img arguments defining the cookie secret from a 0600 file, removed after."""
+def cookie_object(source: Source) -> Iterator[list[str]]:
+    """qemu-img arguments defining the cookie secret from a 0600 file, removed after;
+    none for a mounted file."""
+    if isinstance(source, MountedFile):
+        yield []
+        return
     fd, path = tempfile.mkstemp(prefix="tessera-cookie-")
     try:
         with os.fdopen(fd, "w") as fh:
@@ -163,17 +280,19 @@ def cookie_object(source: DatastoreFile) -> Iterator[list[str]]:
         Path(path).unlink(missing_ok=True)
 
 
-def _scrub(text: str, source: DatastoreFile) -> str:
+def _scrub(text: str, source: Source) -> str:
     """qemu-img's errors without the cookie, each kind once and the first (the cause)
     kept: a broken connection fails every read in flight, one line per byte offset."""
-    lines = text.replace(source.cookie, "<cookie>").strip().splitlines()
+    if isinstance(source, DatastoreFile):
+        text = text.replace(source.cookie, "<cookie>")
+    lines = text.strip().splitlines()
     kinds: dict[str, str] = {}
     for line in lines:
         kinds.setdefault(_OFFSET.sub("", line), line)
     return "\n".join(kinds.values())[:1500]
 
 
-def remote_info(source: DatastoreFile, fmt: str) -> dict[str, object]:
+def remote_info(source: Source, fmt: str) -> dict[str, object]:
     """`qemu-img info` of a file we already checked is self-contained."""
     with cookie_object(source) as secret:
         proc = subprocess.run(
@@ -197,7 +316,7 @@ def remote_info(source: DatastoreFile, fmt: str) -> dict[str, object]:
 
 
 def convert(
-    source: DatastoreFile,
+    source: Source,
     fmt: str,
     target: Path,
     target_fmt: str,
@@ -207,11 +326,11 @@ def convert(
     should_stop: Callable[[], bool],
     poll_s: float = 0.5,
 ) -> Progress:
-    """Convert the datastore file into the existing empty `target`; progress every
+    """Convert the source file into the existing empty `target`; progress every
     `poll_s`, stopping qemu-img (Cancelled) as soon as `should_stop` says so."""
     with cookie_object(source) as secret:
         args = [
-            "qemu-img", "convert", "-p", *CONVERT_FLAGS, *secret,
+            "qemu-img", "convert", "-p", *convert_flags(source), *secret,
             "--image-opts", source_opts(source, fmt),
             "-n", "--target-is-zero", "-O", target_fmt, str(target),
         ]  # fmt: skip
@@ -225,11 +344,19 @@ def convert(
         percent, last_report, buffer = 0.0, 0.0, b""
         stall_s = max(STALL_S, total_bytes / 100 / (STALL_MIB_S * (1 << 20)))
         moved = started
+        # Waiting on qemu-img's output and its exit (a pidfd), not a fixed sleep: the
+        # exit is seen at once, which counts when a local copy takes a second.
+        exited = os.pidfd_open(proc.pid)
+        watched: list[Any] = [proc.stdout, exited]
         try:
-            while proc.poll() is None:
-                time.sleep(0.05)
-                chunk = proc.stdout.read() or b""
-                buffer = (buffer + chunk)[-256:]
+            while True:
+                readable, _, _ = select.select(watched, [], [], 0.05)
+                if exited in readable:
+                    break
+                chunk = proc.stdout.read() if readable else None
+                if chunk == b"":  # output closed before the exit: wait on the exit alone
+                    watched = [exited]
+                buffer = (buffer + (chunk or b""))[-256:]
                 found = _PROGRESS.findall(buffer)
                 now = time.monotonic()
                 if found and float(found[-1]) != percent:
@@ -246,8 +373,12 @@ def convert(
                         proc.wait()
                         raise Cancelled
                     on_progress(_progress(percent, total_bytes, now - started))
-            stderr = proc.stderr.read().decode(errors="replace")
+            # What it wrote is all in the pipe now; not waiting for the pipe to close.
+            os.set_blocking(proc.stderr.fileno(), False)
+            stderr = (proc.stderr.read() or b"").decode(errors="replace")
+            proc.wait()
         finally:
+            os.close(exited)
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
@@ -265,7 +396,7 @@ def _progress(percent: float, total: int, elapsed: float) -> Progress:
     return Progress(done, total, round(rate, 1), round(eta, 1) if eta is not None else None)
 
 
-def compare(source: DatastoreFile, fmt: str, target: Path, target_fmt: str) -> bool:
+def compare(source: Source, fmt: str, target: Path, target_fmt: str) -> bool:
     """Whether the guest sees the same bytes in both (`qemu-img compare`, formats given)."""
     with cookie_object(source) as secret:
         proc = subprocess.run(

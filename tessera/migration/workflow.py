@@ -4,7 +4,8 @@ are not run again) and every phase is safe to repeat:
 
 power_off  graceful (ShutdownGuest), then forced after GRACEFUL_TIMEOUT_S
 copy       per disk: headers checked again, an empty target volume, qemu-img streaming
-           from the datastore's HTTP interface (progress persisted: bytes, MiB/s, ETA)
+           from the datastore's HTTP interface, or reading the file where this host
+           mounts the datastore (progress persisted: bytes, MiB/s, ETA)
 virtio     make the guest boot on virtio (tessera.migration.virtio)
 define     the libvirt domain: vCPUs, memory, firmware, disks in order, MACs in NIC order
 boot       start it, with a fresh serial log
@@ -13,11 +14,17 @@ verify     the copy's digest (qemu-img compare, source vs target, done at the en
            the source's MACs in order on the serial log
 cutover    annotate the source, autostart the target
 
-A failure or cancel at any phase rolls the VM back (target removed, source annotation
-removed, source powered as it was) and ends the task; the VM shows the failed phase, and
-`resume` runs what is not migrated again. Warm mode (tessera.migration.warm) copies
-first, in rounds while the source runs (each round its own checkpointed step), then
-powers off and runs `final_sync`; the phases after it are the same.
+Each VM is a child workflow of the plan's task (id: the task workflow's, plus the VM's
+position), up to the plan's `parallelism` at once, each starting as another ends. A
+failure or cancel at any phase rolls that VM back (target removed, source annotation
+removed, source powered as it was) and ends its child; the other VMs go on (a cancel
+reaches them all, through the task's cancel flag, and starts no new one). The plan then
+ends failed (or cancelled), the task's error counting and naming the VMs that did not
+migrate; each shows its failed phase, and `resume` runs only what is not migrated.
+
+Warm mode (tessera.migration.warm) copies first, in rounds while the source runs (each
+round its own checkpointed step), then powers off and runs `final_sync`; the phases
+after it are the same.
 """
 
 from __future__ import annotations
@@ -26,14 +33,15 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from dbos import DBOS
+from dbos import DBOS, SetWorkflowID, WorkflowHandle
 
 from tessera.db.rows import MigrationPlanRow, MigrationVMRow, ProviderRow, TaskRow, utcnow
-from tessera.domain.events import EventDraft
+from tessera.domain.events import EventDraft, migration_phase_kind
 from tessera.errors import ProviderFailedError
 from tessera.events.recorder import record
 from tessera.inventory.pools import endpoint_for
@@ -52,7 +60,7 @@ from tessera.migration.model import (
     phases_for,
     volume_name,
 )
-from tessera.migration.readiness import check_disk
+from tessera.migration.readiness import check_source
 from tessera.migration.service import connected, get_plan, plan_vms, resolve
 from tessera.providers import open_provider
 from tessera.providers.faults import ProviderError
@@ -72,6 +80,9 @@ _PROGRESS_EVERY_S = 0.5
 # A rollback that cannot reach a pool tries again after each wait: a network blip must
 # not leave the source powered off.
 ROLLBACK_RETRY_WAITS_S = (1.0, 2.0, 4.0, 8.0)
+# How often the plan looks whether one of its running VMs has ended.
+_WAIT_POLL_S = 0.5
+_ENDED = {"SUCCESS", "ERROR", "CANCELLED", "MAX_RECOVERY_ATTEMPTS_EXCEEDED"}
 
 
 def _rt() -> Runtime:
@@ -79,48 +90,154 @@ def _rt() -> Runtime:
 
 
 def run_step(task_id: str, step: str) -> None:
-    """The task's one plan step: "migrate-vms" (every VM, phase by phase) or "unmigrate"."""
-    plan_id, positions, mode = begin_step(task_id, step)
+    """The task's one plan step: "migrate-vms" (its VMs, up to the plan's parallelism at
+    once, each phase by phase) or "unmigrate"."""
+    begun = begin_step(task_id, step)
     if step == "unmigrate":
-        for position in positions:
+        for position, _ in begun.vms:
             rollback_step(task_id, position, None, VMState.ROLLED_BACK.value)
         end_step(task_id, PlanState.ROLLED_BACK.value)
         return
-    delay = schedule_delay_step(plan_id)
+    delay = schedule_delay_step(begun.plan_id)
     if delay > 0:
         DBOS.sleep(delay)
-    for position in positions:
-        for phase in phases_for(mode):
+    outcomes = _migrate_vms(task_id, begun)
+    if len(outcomes) == len(begun.vms) and all(o.state == VMState.MIGRATED.value for o in outcomes):
+        end_step(task_id, PlanState.SUCCEEDED.value)
+        return
+    failure = _plan_failure(begun, outcomes)
+    cancelled = failure.code == CANCELLED_CODE
+    end_step(task_id, (PlanState.CANCELLED if cancelled else PlanState.FAILED).value)
+    raise failure
+
+
+@dataclass(frozen=True, slots=True)
+class _Begun:
+    """What a plan step works on: the plan, its VMs (position, name) still to do, its
+    mode and how many VMs may migrate at once."""
+
+    plan_id: str
+    vms: list[tuple[int, str]]
+    mode: str
+    parallelism: int
+
+
+@dataclass(frozen=True, slots=True)
+class VMOutcome:
+    """How one VM's child workflow ended: migrated, or failed or cancelled (then rolled
+    back) with the error code and message of its failed phase."""
+
+    position: int
+    state: str
+    code: str = ""
+    message: str = ""
+
+
+def _migrate_vms(task_id: str, begun: _Begun) -> list[VMOutcome]:
+    """Run one child workflow per VM, at most `parallelism` at once, each starting when
+    another ends; none starts once a cancel was asked. The ids are derived from this
+    workflow's, and starting and awaiting them are checkpoints, so a recovered plan finds
+    its children (themselves recovered) instead of starting them again."""
+    parent = DBOS.workflow_id
+    waiting = [position for position, _ in begun.vms]
+    running: dict[str, WorkflowHandle[VMOutcome]] = {}
+    outcomes: list[VMOutcome] = []
+    while waiting or running:
+        while waiting and len(running) < begun.parallelism and not cancel_asked_step(task_id):
+            position = waiting.pop(0)
+            with SetWorkflowID(f"{parent}:vm-{position}"):
+                handle = DBOS.start_workflow(migrate_vm, task_id, position, begun.mode)
+            running[handle.workflow_id] = handle
+        if not running:
+            break
+        ended = wait_any_step(list(running))
+        handle = running.pop(ended)
+        try:
+            outcomes.append(handle.get_result())
+        except Exception as exc:  # a bug in the child: its VM counts as failed
+            log.error("migration of one VM ended unexpectedly", exc_info=exc)
+            position = int(ended.rpartition(":vm-")[2])
+            outcomes.append(VMOutcome(position, VMState.FAILED.value, "internal", str(exc)))
+    return outcomes
+
+
+def _plan_failure(begun: _Begun, outcomes: list[VMOutcome]) -> StepFailed:
+    """The task's error when not every VM migrated: with one VM, its own error; with
+    more, the counts and each VM that did not migrate with its error. A VM left unstarted
+    (only a cancel does that) or cancelled makes it a cancel."""
+    names = dict(begun.vms)
+    failed = [o for o in outcomes if o.state != VMState.MIGRATED.value]
+    not_started = len(begun.vms) - len(outcomes)
+    cancelled = bool(not_started) or any(o.code == CANCELLED_CODE for o in failed)
+    if len(begun.vms) == 1 and failed:
+        return StepFailed(failed[0].code, failed[0].message)
+    codes = {o.code for o in failed}
+    if cancelled:
+        code = CANCELLED_CODE
+    elif len(codes) == 1:
+        code = codes.pop()
+    else:
+        code = "migration_failed"  # the VMs failed in different ways; the message says each
+    counts = f"{len(outcomes) - len(failed)} of {len(begun.vms)} VMs migrated"
+    if failed:
+        counts += f", {len(failed)} failed or cancelled"
+    if not_started:
+        counts += f", {not_started} not started (cancelled)"
+    details = "; ".join(f"{names.get(o.position, o.position)}: {o.message}" for o in failed)
+    return StepFailed(code, f"{counts}" + (f": {details}" if details else ""))
+
+
+@DBOS.workflow(name="tessera.migration.vm")
+def migrate_vm(task_id: str, position: int, mode: str) -> VMOutcome:
+    """One VM of the plan, phase by phase (each a checkpointed step); a failed or
+    cancelled phase rolls this VM back and ends it, the plan's other VMs go on."""
+    for phase in phases_for(mode):
+        try:
+            while not phase_step(task_id, position, phase.value):
+                pass  # a warm copy round; the next one is a step of its own
+        except StepFailed as exc:
+            cancelled = exc.code == CANCELLED_CODE
+            outcome = VMState.CANCELLED if cancelled else VMState.FAILED
+            message = exc.message
             try:
-                while not phase_step(task_id, position, phase.value):
-                    pass  # a warm copy round; the next one is a step of its own
-            except StepFailed as exc:
-                cancelled = exc.code == CANCELLED_CODE
-                outcome = VMState.CANCELLED if cancelled else VMState.FAILED
-                failure = exc
-                try:
-                    rollback_step(task_id, position, phase.value, outcome.value)
-                except StepFailed as undo:
-                    failure = StepFailed(
-                        exc.code, f"{exc.message}; the rollback failed too: {undo.message}"
-                    )
-                end_step(task_id, (PlanState.CANCELLED if cancelled else PlanState.FAILED).value)
-                raise failure from None
-    end_step(task_id, PlanState.SUCCEEDED.value)
+                rollback_step(task_id, position, phase.value, outcome.value)
+            except StepFailed as undo:
+                message = f"{message}; the rollback failed too: {undo.message}"
+            return VMOutcome(position, outcome.value, exc.code, message)
+    return VMOutcome(position, VMState.MIGRATED.value)
+
+
+@DBOS.step(name="tessera.migration.wait-any")
+def wait_any_step(workflow_ids: list[str]) -> str:
+    """The first of the running VM workflows to end (a checkpoint: a recovered plan
+    awaits them in the same order)."""
+    while True:
+        for workflow_id in workflow_ids:
+            status = DBOS.get_workflow_status(workflow_id)
+            if status is None or status.status in _ENDED:
+                return workflow_id
+        time.sleep(_WAIT_POLL_S)
+
+
+@DBOS.step(name="tessera.migration.cancel-asked")
+def cancel_asked_step(task_id: str) -> bool:
+    with _rt().sessions() as session:
+        return bool(_task(session, task_id).cancel_requested)
 
 
 @DBOS.step(name="tessera.migration.begin")
-def begin_step(task_id: str, step: str) -> tuple[str, list[int], str]:
-    """The plan, the positions of the VMs this step works on, and the plan's mode."""
+def begin_step(task_id: str, step: str) -> _Begun:
+    """The plan and the VMs this step works on: to migrate, those not migrated; to undo,
+    those a migration touched."""
     with _rt().sessions() as session:
         task = _task(session, task_id)
         plan = get_plan(session, str(task.params["plan_id"]))
         entries = plan_vms(session, plan.id)
         if step == "unmigrate":
-            todo = [v.position for v in entries if v.state != VMState.PENDING.value]
+            todo = [(v.position, v.vm_name) for v in entries if v.state != VMState.PENDING.value]
         else:
-            todo = [v.position for v in entries if v.state != VMState.MIGRATED.value]
-        return plan.id, todo, plan.mode
+            todo = [(v.position, v.vm_name) for v in entries if v.state != VMState.MIGRATED.value]
+        return _Begun(plan.id, todo, plan.mode, max(1, plan.parallelism or 1))
 
 
 @DBOS.step(name="tessera.migration.schedule")
@@ -226,7 +343,7 @@ def _event(
     record(
         session,
         EventDraft(
-            kind=f"migration.phase.{state}",
+            kind=migration_phase_kind(state),
             actor=task.requester,
             object_kind="migration",
             object_id=ctx.plan_id,
@@ -338,10 +455,8 @@ def _copy(ctx: _Ctx, position: int) -> str:
         if done.get("state") == "done" and done.get("volume") == volume:
             progress.append(done)
             continue
-        image, file_bytes = check_disk(ctx.src, vm, index, pool.free_bytes)
-        source = export.datastore_file(ctx.src, vm.datacenter, disk.ds_path)
-        if image.data_file:
-            source = transfer.with_name(source, image.data_file)
+        checked = check_source(ctx.src, vm, index, pool.free_bytes, ctx.targets.copy_mounts)
+        image, source = checked.image, checked.source
         path = Path(
             imports.fresh_volume(ctx.dst, pool_id, volume, image.virtual_size, ctx.target_format)
         )
@@ -358,7 +473,7 @@ def _copy(ctx: _Ctx, position: int) -> str:
             "format": image.fmt,
             "state": "copying",
             "total_bytes": image.virtual_size,
-            "transfer_bytes": file_bytes,
+            "transfer_bytes": checked.file_bytes,
             "done_bytes": 0,
             "mib_s": 0.0,
             "eta_s": None,
@@ -384,7 +499,7 @@ def _copy(ctx: _Ctx, position: int) -> str:
         entry.update(state="done", eta_s=0.0, mib_s=final.mib_s, identical=True)
         progress.append(entry)
         _save_disks(ctx, position, progress)
-        rates.append(f"disk {index} {final.mib_s} MiB/s")
+        rates.append(f"disk {index} {final.mib_s} MiB/s from the {checked.transport}")
     return ", ".join(rates)
 
 
@@ -406,13 +521,19 @@ def _volume_paths(ctx: _Ctx, position: int) -> list[Path]:
 
 
 def _virtio(ctx: _Ctx, position: int) -> str:
+    """The road taken (and virt-v2v-in-place's progress lines, when it ran) is the
+    phase's message, so the plan task's events keep it."""
     paths = _volume_paths(ctx, position)
-    result = virtio.prepare(paths[0], ctx.target_format) if paths else None
-    if result is None:
+    if not paths:
         return "no disk"
+    name = f"tessera-{ctx.plan_id[:8]}-{position}"
+    try:
+        result = virtio.prepare(name, paths, ctx.target_format)
+    except virtio.ConversionFailed as exc:
+        raise StepFailed("virtio_failed", exc.message) from None
     with ctx.rt.sessions.begin() as session:
         entry = ctx.entry(session, position)
-        entry.phases = {**entry.phases, "virtio_lab_guest": result.ready}
+        entry.phases = {**entry.phases, "virtio_lab_guest": result.prints_markers}
     return result.message
 
 
@@ -581,6 +702,7 @@ def _rollback(task_id: str, position: int, failed_phase: str | None, outcome: st
 
 @DBOS.step(name="tessera.migration.end")
 def end_step(task_id: str, state: str) -> None:
+    """The plan's state once its step is over."""
     with _rt().sessions.begin() as session:
         plan = get_plan(session, str(_task(session, task_id).params["plan_id"]))
         plan.state = state

@@ -4,6 +4,10 @@ ADDRESS_SPACE_LOCK, so two overlapping subnets made at once cannot both get in.
 
 A collision is refused (409) with a message naming both ranges and their owners; a
 range of another project is named only as "a range owned by another project".
+
+Creating or deleting a subnet saves, in its transaction, the `interconnect.sync` task that
+announces or withdraws it on its region's interconnects (tessera.network.interconnect.
+tasks), queued once committed.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from tessera.db.rows import (
 from tessera.errors import ConflictError, InvalidInputError, NotFoundError
 from tessera.identity.scope import Scope
 from tessera.network import access, ipam, overlap, validation
+from tessera.network.interconnect import tasks as interconnect_tasks
 from tessera.network.model import (
     AddressRange,
     AllocationPool,
@@ -196,8 +201,9 @@ def delete_range(rt: Runtime, range_id: str) -> None:
 # -- subnets -----------------------------------------------------------------------
 
 
-def create_subnet(rt: Runtime, req: SubnetRequest, *, scope: Scope) -> SubnetRow:
-    """A subnet of a segment the caller may change, clear of every other range."""
+def create_subnet(rt: Runtime, req: SubnetRequest, *, scope: Scope, requester: str) -> SubnetRow:
+    """A subnet of a segment the caller may change, clear of every other range; its
+    region's interconnects then announce it (a task `requester` asked for)."""
     plan = validation.subnet(
         req.cidr,
         ip_version=req.ip_version,
@@ -234,6 +240,12 @@ def create_subnet(rt: Runtime, req: SubnetRequest, *, scope: Scope) -> SubnetRow
             segment.region_id,
         )
         refuse_collisions(session, candidate, scope)
+        sync = interconnect_tasks.add_sync(
+            session,
+            interconnect_tasks.of_subnet(session, segment, plan.ip_version),
+            requester=requester,
+        )
+    interconnect_tasks.enqueue(sync)
     return row
 
 
@@ -259,11 +271,12 @@ def list_subnets(session: Session, scope: Scope, segment_id: str | None = None) 
     return list(session.scalars(stmt.order_by(SubnetRow.created_at, SubnetRow.id)))
 
 
-def delete_subnet(rt: Runtime, subnet_id: str, *, scope: Scope) -> None:
-    """Only a subnet no port or floating IP holds an address of."""
+def delete_subnet(rt: Runtime, subnet_id: str, *, scope: Scope, requester: str) -> None:
+    """Only a subnet no port or floating IP holds an address of; its region's
+    interconnects then withdraw it (a task `requester` asked for)."""
     with rt.sessions.begin() as session:
         row = get_subnet(session, subnet_id, scope)
-        access.segment(session, row.segment_id, scope, write=True)
+        segment = access.segment(session, row.segment_id, scope, write=True)
         held = session.scalar(
             select(func.count())
             .select_from(IPAllocationRow)
@@ -275,6 +288,12 @@ def delete_subnet(rt: Runtime, subnet_id: str, *, scope: Scope) -> None:
                 " floating IPs); remove them first"
             )
         session.delete(row)
+        sync = interconnect_tasks.add_sync(
+            session,
+            interconnect_tasks.of_subnet(session, segment, row.ip_version),
+            requester=requester,
+        )
+    interconnect_tasks.enqueue(sync)
 
 
 def usage(session: Session, row: SubnetRow) -> tuple[int, int]:

@@ -18,8 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from tessera.config import Settings
-from tessera.db.rows import TaskRow
+from tessera.db.rows import RouterRow, TaskRow
 from tessera.domain.events import TaskEvent
 from tessera.domain.tasks import TaskKind
 from tessera.events.recorder import record_task
@@ -30,6 +32,7 @@ from tessera.runtime import Runtime
 from tessera.tasks import service as tasks
 
 STEP = "router"
+RESYNC_REQUESTER = "tessera"
 
 
 def plan(params: dict[str, Any]) -> list[str]:
@@ -68,6 +71,15 @@ def queue_sync(
         session.expunge(row)
     tasks.enqueue(row)
     return row
+
+
+def resync_all(rt: Runtime) -> TaskRow | None:
+    """Queue one task that re-applies every router, as a worker starts: a change whose
+    task was lost to a crash between the change's commit and the task's is applied then,
+    and so are namespaces a restarted network node lost."""
+    with rt.sessions() as session:
+        ids = list(session.scalars(select(RouterRow.id)))
+    return queue_sync(rt, ids, requester=RESYNC_REQUESTER, project_id=None)
 
 
 def run_step(rt: Runtime, params: dict[str, Any], step: str) -> None:

@@ -8,14 +8,17 @@ A VM's NIC on a segment is a port bound to the VM (device_owner compute), as Nov
 Neutron's: made (or, given, bound) in the transaction that saves the VM's task, with the
 task's id as device_id until the VM exists, and released when the NIC or the VM goes (or
 the create fails): a port made for the NIC is deleted, a port the caller gave is unbound.
+A VM that leaves its pool's inventory without Tessera (deleted in vCenter or libvirt, seen
+by a sync or the change feed) releases its ports the same way.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,10 +33,14 @@ from tessera.db.rows import (
     SegmentRealisationRow,
     SegmentRow,
     SubnetRow,
+    TaskRow,
     VMRow,
 )
+from tessera.domain.events import PORT_RELEASED, EventDraft
 from tessera.domain.operations import NicSpec
+from tessera.domain.tasks import TaskKind
 from tessera.errors import ConflictError, InvalidInputError, NotFoundError
+from tessera.events.recorder import record_many
 from tessera.identity.scope import Scope
 from tessera.network import access, addressing, ipam
 from tessera.network.model import DeviceOwner, NetworkType, RealisationState, Segmentation
@@ -337,4 +344,82 @@ def release_vm_ports(
             _drop(session, port)
         else:
             port.device_owner, port.device_id = DeviceOwner.NONE.value, None
+    return released
+
+
+def made_for(session: Session, device_ids: Collection[str]) -> set[str]:
+    """The ports made for the NICs of these devices (VMs, or creates' tasks before their
+    VM existed), as their create and NIC-add tasks list them: deleted when released."""
+    made: set[str] = set()
+    for params in session.scalars(
+        select(TaskRow.params).where(
+            or_(TaskRow.vm_id.in_(list(device_ids)), TaskRow.id.in_(list(device_ids))),
+            TaskRow.kind.in_([TaskKind.VM_CREATE.value, TaskKind.VM_NIC_ADD.value]),
+        )
+    ):
+        found = params.get("made_ports")
+        made.update(found if isinstance(found, list) else ())
+    return made
+
+
+def release_vanished_vms(
+    session: Session,
+    vm_ids: Collection[str],
+    *,
+    provider_id: str,
+    actor: str,
+    task_id: str | None = None,
+) -> list[str]:
+    """Release the ports of VMs about to leave the inventory because their pool no longer
+    has them, as a delete through Tessera would (a port made for its NIC goes, with its
+    addresses; one given is unbound and keeps them), so an address is not held for a VM
+    that is gone. One port.released event per port, by `actor` (the sync, the change feed
+    or a task's requester); the ports released. Runs before the VMs' rows are deleted."""
+    bound = list(
+        session.scalars(
+            select(NetPortRow).where(
+                NetPortRow.device_owner == DeviceOwner.COMPUTE.value,
+                NetPortRow.device_id.in_(list(vm_ids)),
+            )
+        )
+    )
+    if not bound:
+        return []
+    vm_names = {
+        vm_id: name
+        for vm_id, name in session.execute(
+            select(VMRow.id, VMRow.name).where(VMRow.id.in_([p.device_id for p in bound]))
+        )
+    }
+    addresses: dict[str, list[str]] = defaultdict(list)
+    for port_id, address in session.execute(
+        select(IPAllocationRow.port_id, IPAllocationRow.address)
+        .where(IPAllocationRow.port_id.in_([p.id for p in bound]))
+        .order_by(IPAllocationRow.address)
+    ):
+        addresses[str(port_id)].append(address)
+    made = made_for(session, vm_ids)
+    events = []
+    for port in bound:
+        vm_id, fixed = str(port.device_id), addresses[port.id]
+        deleted = port.id in made
+        held = ", ".join(fixed) or "no address"
+        outcome = f"port deleted, {held} freed" if deleted else f"port unbound, keeps {held}"
+        events.append(
+            EventDraft(
+                kind=PORT_RELEASED,
+                actor=actor,
+                object_kind="port",
+                object_id=port.id,
+                object_name=port.name or port.mac,
+                provider_id=provider_id,
+                task_id=task_id,
+                project_id=port.project_id,
+                message=f"VM {vm_names.get(vm_id, vm_id)} left its pool's inventory: {outcome}",
+                before={"device_owner": port.device_owner, "device_id": vm_id, "fixed_ips": fixed},
+                after=None if deleted else {"device_owner": "", "device_id": None},
+            )
+        )
+    released = release_vm_ports(session, vm_ids, made=made)
+    record_many(session, events)
     return released

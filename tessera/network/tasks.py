@@ -1,5 +1,6 @@
 """The steps of the segment tasks (and, handed on, of the router tasks in
-tessera.network.l3tasks), run by the task workflow (tessera.tasks.workflows).
+tessera.network.l3tasks and the interconnect tasks in tessera.network.interconnect.tasks),
+run by the task workflow (tessera.tasks.workflows).
 
 One step per pool, so a crash re-runs the pool it interrupted only (each realiser verb is
 safe to repeat): `realise-N` makes the segment on the N-th pool of the task, `update-N`
@@ -23,6 +24,8 @@ from tessera.domain.tasks import TaskKind
 from tessera.errors import NotFoundError
 from tessera.inventory.pools import endpoint_for
 from tessera.network import l3tasks, poolsettings
+from tessera.network.interconnect import steps as interconnect_steps
+from tessera.network.interconnect import tasks as interconnect_tasks
 from tessera.network.model import NetworkType, RealisationState, Segmentation, SegmentStatus
 from tessera.network.realise import Realised, Realiser, SegmentSpec, realiser_class
 from tessera.network.segments import segmentation_of
@@ -38,6 +41,7 @@ KINDS = frozenset(
         TaskKind.SEGMENT_UPDATE,
         TaskKind.SEGMENT_DELETE,
         TaskKind.ROUTER_SYNC,
+        TaskKind.INTERCONNECT_SYNC,
     }
 )
 _POOL_ACTIONS = {
@@ -58,13 +62,15 @@ Retry = Callable[[Runtime, Callable[[], None]], None]
 def plan(kind: TaskKind, params: dict[str, Any]) -> list[str]:
     if kind is TaskKind.ROUTER_SYNC:
         return l3tasks.plan(params)
+    if kind is TaskKind.INTERCONNECT_SYNC:
+        return interconnect_tasks.plan(params)
     action = _POOL_ACTIONS[kind]
     return [f"{action}-{i}" for i in range(len(params["pools"]))] + [_LAST[kind]]
 
 
 def owns(step: str) -> bool:
     """Whether a step of a plan is one of these (the workflow hands it here)."""
-    if step in {"activate", "forget"} or l3tasks.owns(step):
+    if step in {"activate", "forget"} or l3tasks.owns(step) or interconnect_tasks.owns(step):
         return True
     action, _, index = step.rpartition("-")
     return action in _POOL_ACTIONS.values() and index.isdigit()
@@ -105,6 +111,9 @@ def run_step(rt: Runtime, task_id: str, step: str, retry: Retry) -> None:
     kind, params = _task(rt, task_id)
     if kind is TaskKind.ROUTER_SYNC:
         l3tasks.run_step(rt, params, step)
+        return
+    if kind is TaskKind.INTERCONNECT_SYNC:
+        interconnect_steps.run_step(rt, task_id, params, step)
         return
     segment_id = params["segment_id"]
     if step == "activate":
@@ -207,6 +216,8 @@ def rollback(rt: Runtime, task_id: str, retry: Retry) -> str:
     kind, params = _task(rt, task_id)
     if kind is TaskKind.ROUTER_SYNC:  # a router's namespace follows its records: re-run it
         return "; the network node is left as far as the task got (run it again)"
+    if kind is TaskKind.INTERCONNECT_SYNC:  # the agents' syncs apply what it did not
+        return "; the sides' agents apply what is left at their next sync"
     segment_id = params["segment_id"]
     if kind is TaskKind.SEGMENT_DELETE:
         _set_status(rt, segment_id, SegmentStatus.ERROR)

@@ -134,6 +134,32 @@ class NetworkFilter(Filter):
         return [c for c in candidates if required <= c.networks]
 
 
+class SegmentFilter(Filter):
+    """A NIC on a Tessera segment plugs into the segment's object on the VM's pool (a
+    portgroup, a bridge): only a pool where every segment asked is realised will do."""
+
+    name = "segment"
+
+    def applies(self, request: PlacementRequest) -> bool:
+        return bool(request.segments)
+
+    def check(self, request: PlacementRequest, candidate: Candidate) -> str | None:
+        missing = sorted(
+            (s for s in request.segments if s.id not in candidate.segments),
+            key=lambda s: (s.name, s.id),
+        )
+        if not missing:
+            return None
+        named = ", ".join(f"{s.name!r} ({s.id})" for s in missing)
+        verb = "is" if len(missing) == 1 else "are"
+        noun = "segment" if len(missing) == 1 else "segments"
+        return f"{noun} {named} {verb} not realised on pool {candidate.provider_name}"
+
+    def keep(self, request: PlacementRequest, candidates: Sequence[Candidate]) -> list[Candidate]:
+        required = frozenset(s.id for s in request.segments)
+        return [c for c in candidates if required <= c.segments]
+
+
 class GroupFilter(Filter):
     """Affinity keeps a group's VMs on one candidate, anti-affinity on different ones. On a
     cluster this holds at cluster level: DRS decides the host inside it."""
@@ -242,6 +268,7 @@ DEFAULT_FILTERS: tuple[Filter, ...] = (
     HostStateFilter(),
     CapabilityFilter(),
     NetworkFilter(),
+    SegmentFilter(),
     GroupFilter(),
     CpuFilter(),
     RamFilter(),

@@ -1,4 +1,4 @@
-"""Build scheduler candidates from the inventory tables, in seven queries whatever its size."""
+"""Build scheduler candidates from the inventory tables, in eight queries whatever its size."""
 
 from __future__ import annotations
 
@@ -17,12 +17,14 @@ from tessera.db.rows import (
     NetworkRow,
     PlacementClaimRow,
     ProviderRow,
+    SegmentRealisationRow,
     TaskRow,
     VMRow,
     ZoneRow,
 )
 from tessera.domain.tasks import TaskState
 from tessera.identity.scope import ALL_POOLS, PoolGrants
+from tessera.network.model import RealisationState
 from tessera.providers import DRIVERS, driver_class
 from tessera.scheduler.model import Candidate, CandidateKind, DatastoreSpace
 
@@ -54,6 +56,7 @@ class _Pool:
     capabilities: frozenset[str]
     datastores: tuple[DatastoreSpace, ...] = ()
     networks: frozenset[str] = frozenset()
+    segments: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -99,6 +102,8 @@ def load_candidates(session: Session, grants: PoolGrants = ALL_POOLS) -> Candida
     The inventory does not record which hosts mount which datastore or see which network,
     so every datastore and network of the candidate's pool counts as reachable from it;
     exact for a KVM pool (one host), optimistic for a vCenter with partitioned storage.
+    Likewise a Tessera segment realised on a pool (its portgroup or bridge made there)
+    counts as reachable from each of the pool's candidates.
 
     Placement claims of unfinished create tasks count as used, on the candidate and the
     datastore they chose, until the VM is in the inventory (and its disks are made).
@@ -225,9 +230,18 @@ def _pools(session: Session, claims: _Claims, grants: PoolGrants) -> dict[str, _
     networks: dict[str, set[str]] = defaultdict(set)
     for net_id, provider_id in session.execute(select(NetworkRow.id, NetworkRow.provider_id)):
         networks[provider_id].add(net_id)
+    segments: dict[str, set[str]] = defaultdict(set)
+    for segment_id, provider_id in session.execute(
+        select(SegmentRealisationRow.segment_id, SegmentRealisationRow.provider_id).where(
+            SegmentRealisationRow.state == RealisationState.REALISED.value,
+            SegmentRealisationRow.native_id.is_not(None),
+        )
+    ):
+        segments[provider_id].add(segment_id)
     for pid, pool in pools.items():
         pool.datastores = tuple(stores[pid])
         pool.networks = grants.networks_of(pid, frozenset(networks[pid]))
+        pool.segments = frozenset(segments[pid])
     return pools
 
 
@@ -252,6 +266,7 @@ def _host_candidate(
         memory_mib_used=memory + claimed_memory,
         datastores=pool.datastores,
         networks=pool.networks,
+        segments=pool.segments,
         in_maintenance=host.in_maintenance,
         connected=host.connected,
         pool_reachable=pool.reachable,
@@ -290,6 +305,7 @@ def _cluster_candidate(
         memory_mib_used=sum(usage.get(h.id, (0, 0))[1] for h in hosts) + claimed_memory,
         datastores=pool.datastores,
         networks=pool.networks,
+        segments=pool.segments,
         in_maintenance=not usable and any(h.connected for h in hosts),
         connected=any(h.connected for h in hosts),
         pool_reachable=pool.reachable,

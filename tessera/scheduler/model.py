@@ -52,7 +52,8 @@ class DatastoreSpace:
 class Candidate:
     """A place a VM can go. For a cluster the figures are the sums over its hosts that are
     connected and out of maintenance; `max_host_cores` bounds one VM's vCPUs, as a VM
-    cannot span hosts. `zone` is the zone's id (names repeat across regions)."""
+    cannot span hosts. `zone` is the zone's id (names repeat across regions). `segments`
+    holds the ids of the Tessera segments realised on its pool."""
 
     id: str
     name: str
@@ -68,6 +69,7 @@ class Candidate:
     memory_mib_used: int
     datastores: tuple[DatastoreSpace, ...] = ()
     networks: frozenset[str] = frozenset()
+    segments: frozenset[str] = frozenset()
     in_maintenance: bool = False
     connected: bool = True
     pool_reachable: bool = True
@@ -107,6 +109,15 @@ class PlacementGroup:
 
 
 @dataclass(frozen=True, slots=True)
+class SegmentRef:
+    """A Tessera segment a NIC of the VM is on: its id to match candidates by, its name to
+    explain a refusal with."""
+
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class PlacementRequest:
     """What to place and under which constraints. `exclude` holds candidate ids not to
     consider, such as a migrating VM's current location."""
@@ -118,6 +129,7 @@ class PlacementRequest:
     provider_id: str | None = None
     capabilities: frozenset[str] = frozenset()
     networks: frozenset[str] = frozenset()
+    segments: frozenset[SegmentRef] = frozenset()
     group: PlacementGroup | None = None
     strategy: Strategy = Strategy.SPREAD
     overcommit: Overcommit = field(default_factory=Overcommit)

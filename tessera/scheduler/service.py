@@ -5,7 +5,8 @@ Names in a request (zone, pool, group) are resolved here; a reference to somethi
 does not exist makes the request invalid (InvalidInputError), while an unknown id in a
 route's path is NotFoundError. For a project's caller, a pool or network not granted to
 it and another project's group do not exist (tessera.identity.scope): the scheduler only
-ever considers the candidates of granted pools.
+ever considers the candidates of granted pools. Segments and ports (a VM create's NICs)
+out of the caller's reach are not found (404), as the create's own checks say.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from sqlalchemy.orm import Session
 
 from tessera.config import Settings
 from tessera.db.rows import (
+    NetPortRow,
     NetworkRow,
     PlacementGroupMemberRow,
     PlacementGroupRow,
     ProviderRow,
     RegionRow,
+    SegmentRow,
     VMRow,
     ZoneRow,
 )
@@ -34,6 +37,7 @@ from tessera.errors import (
     NoValidPlacementError,
 )
 from tessera.identity.scope import PLATFORM, PoolGrants, Scope, pool_grants
+from tessera.network import access
 from tessera.runtime import Runtime
 from tessera.scheduler.inventory import building_in_group, load_candidates
 from tessera.scheduler.model import (
@@ -42,6 +46,7 @@ from tessera.scheduler.model import (
     Overcommit,
     PlacementGroup,
     PlacementRequest,
+    SegmentRef,
     Strategy,
 )
 from tessera.scheduler.scheduler import Decision, place
@@ -53,7 +58,8 @@ PLACEMENT_LOCK = "tessera.placement"
 @dataclass(frozen=True)
 class PlacementSpec:
     """A placement request as a caller states it: pools, zones and groups by name or id,
-    allocation ratios defaulting to the settings'."""
+    allocation ratios defaulting to the settings'. `segments` and `ports` are those the
+    VM's NICs are on (by id): the pool must carry each segment, and each port's."""
 
     vcpus: int
     memory_mib: int
@@ -62,6 +68,8 @@ class PlacementSpec:
     provider: str | None = None
     capabilities: tuple[str, ...] = ()
     networks: tuple[str, ...] = ()
+    segments: tuple[str, ...] = ()
+    ports: tuple[str, ...] = ()
     group: str | None = None
     strategy: Strategy = Strategy.SPREAD
     cpu_allocation_ratio: float | None = None
@@ -114,6 +122,7 @@ def dry_run(
         else None,
         capabilities=frozenset(spec.capabilities),
         networks=_network_ids(session, spec.networks, grants),
+        segments=_segments(session, spec, scope),
         group=group,
         strategy=spec.strategy,
         overcommit=Overcommit(
@@ -205,6 +214,18 @@ def _network_ids(session: Session, networks: tuple[str, ...], grants: PoolGrants
     if unknown:
         raise InvalidInputError(f"networks: no network {', '.join(unknown)}")
     return wanted
+
+
+def _segments(session: Session, spec: PlacementSpec, scope: Scope) -> frozenset[SegmentRef]:
+    """The segments the NICs are on: those named, and those of the ports given; one out of
+    `scope`'s reach (or a port) is not found, so nothing of it shows in an explanation."""
+    rows = [access.segment(session, segment_id, scope) for segment_id in spec.segments]
+    for port_id in spec.ports:
+        port = access.owned(session, NetPortRow, port_id, scope, "port")
+        segment = session.get(SegmentRow, port.segment_id)
+        if segment is not None:
+            rows.append(segment)
+    return frozenset(SegmentRef(row.id, row.name) for row in rows)
 
 
 def _find_group(

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 # Bump when a workflow's sequence of steps changes: a worker only recovers the workflows
 # of its own version, and replaying old checkpoints against new code would be wrong.
-APP_VERSION = "tessera-tasks-1"
+APP_VERSION = "tessera-tasks-2"
 APP_NAME = "tessera"
 QUEUE_NAME = "tessera-tasks"
 WORKFLOW_NAME = "tessera.task"
@@ -87,6 +87,7 @@ class TaskEngine:
         """Launch DBOS (which resumes this worker's interrupted workflows), sweep, and
         start the heartbeat and dead-worker sweeper; or, with tasks off, only a client."""
         from tessera.migration import workflow as migration  # its steps, before launch
+        from tessera.network import l3tasks
         from tessera.tasks import workflows  # registers the workflows before launch
 
         del workflows, migration
@@ -121,6 +122,7 @@ class TaskEngine:
                 polling_interval_sec=0.2,
             )
             engine.sweep()
+            l3tasks.resync_all(rt)
             engine._presence = WorkerPresence(rt)
             engine._presence.start()
         except BaseException:

@@ -452,7 +452,8 @@ def create_placement_spec(
 ) -> PlacementSpec:
     """What the scheduler is asked for a create, for its dry run and the real thing alike:
     the size, the disks that go on the datastore it picks (none when one is given), what
-    the pool must be able to do, the NICs' networks (per pool, so they pin the pool too)."""
+    the pool must be able to do, the NICs' networks (per pool, so they pin the pool too)
+    and segments, named or through a port (the pool must carry each)."""
     return PlacementSpec(
         vcpus=req.cpus,
         memory_mib=req.memory_mib,
@@ -461,6 +462,12 @@ def create_placement_spec(
         provider=_pinned_pool(session, req, grants),
         capabilities=tuple(OPERATION_CAPABILITIES[op] for op in _create_operations(req)),
         networks=tuple(str(nic.network_id) for nic in req.nics if not _on_segment(session, nic)),
+        segments=tuple(
+            str(nic.network_id)
+            for nic in req.nics
+            if nic.port_id is None and _on_segment(session, nic)
+        ),
+        ports=tuple(nic.port_id for nic in req.nics if nic.port_id is not None),
         group=req.group,
         strategy=req.strategy,
     )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from dbos import DBOS
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from tessera.db.rows import PlacementClaimRow, ProviderRow, TaskRow, VMLockRow, VMRow, utcnow
@@ -490,16 +490,7 @@ def _release_ports(rt: Runtime, task_id: str, mac: str | None = None) -> None:
     with rt.sessions.begin() as session:
         task = _task(session, task_id)
         devices = [d for d in (task.vm_id, task.id) if d]
-        made: set[str] = set()
-        for params in session.scalars(
-            select(TaskRow.params).where(
-                or_(TaskRow.vm_id.in_(devices), TaskRow.id.in_(devices)),
-                TaskRow.kind.in_([TaskKind.VM_CREATE.value, TaskKind.VM_NIC_ADD.value]),
-            )
-        ):
-            found = params.get("made_ports")
-            made.update(found if isinstance(found, list) else ())
-        ports.release_vm_ports(session, devices, made=made, mac=mac)
+        ports.release_vm_ports(session, devices, made=ports.made_for(session, devices), mac=mac)
 
 
 def _power_on(ctx: StepContext) -> None:

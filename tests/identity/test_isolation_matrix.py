@@ -189,6 +189,7 @@ CASES: dict[str, Case] = {
     "delete_provider": Case(),
     "sync_provider": Case(),
     "set_provider_network": Case(body=_const({"ovsdb": "tcp:127.0.0.1:6640"})),
+    "set_provider_datastore_mounts": Case(body=_const({"mounts": {}})),
     "list_provider_kinds": Case(),
     "list_vms": Case(query=_pool_filter),
     "create_vm": Case(body=_create_body, foreign_body=True),

@@ -7,12 +7,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi.testclient import TestClient
 
 from tessera.network.dataplane import iproute
 from tests.fixtures.netns import Namespace, NetLab
 from tests.network.helpers import ok
+from tests.tasks.helpers import wait_task
 
 UNDERLAY = {"east": "172.31.0.1", "west": "172.31.0.2"}
 TRANSIT_PREFIXLEN = 30
@@ -99,3 +101,12 @@ def eventually(check: Callable[[], bool], what: str, timeout: float = 60.0) -> f
         assert time.monotonic() - start < timeout, f"{what}: not after {timeout:.0f} s"
         time.sleep(0.25)
     return time.monotonic() - start
+
+
+def last_sync(api: TestClient, state: str = "succeeded") -> dict[str, Any]:
+    """The newest interconnect.sync task (a subnet or interconnect change queued it), once
+    it has ended in `state`."""
+    found = ok(api.get("/v1/tasks", params={"kind": "interconnect.sync", "limit": 1}))["items"]
+    task = wait_task(api, found[0]["id"], timeout_s=60)
+    assert task["state"] == state, task
+    return dict(task)

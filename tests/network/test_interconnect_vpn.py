@@ -2,7 +2,8 @@
 with kernel-libipsec) or GRE (OVS userspace datapath), started and configured by the
 agent from what Tessera records. Each router drops tenant traffic that would cross the
 underlay in the clear, so a guest's ping can pass only through the tunnel, whose own
-counters must show it. A peer range (or announcement) overlapping another region's
+counters must show it; a subnet made later is reached through it too, applied by the
+task its creation queued. A peer range (or announcement) overlapping another region's
 subnet is refused naming both, and leaves nothing behind."""
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from tessera.network.interconnect.agent import InterconnectAgent
 from tessera.runtime import Runtime
 from tests.fixtures.netns import NetLab
 from tests.network.helpers import ok
-from tests.network.regions import Region, side, tenant_subnet, two_regions
+from tests.network.regions import Region, last_sync, side, tenant_subnet, two_regions
 
 PSK = "lab-psk-0f3c9a7e2b5d"
 runner = CliRunner()
@@ -80,6 +81,15 @@ def test_vpn_carries_cross_region_traffic_through_the_tunnel_only(
     # that request and reply in each direction.
     assert after[0] - before[0] >= 2, (before, after)  # sent
     assert after[1] - before[1] >= 2, (before, after)  # received
+
+    # a subnet made in west is reached through the tunnel at once: the task the API call
+    # queued changed the routes (GRE) or traffic selectors (IPsec), no sync of the agent's
+    west.lan("10.62.2")
+    assert not east.guest.ping("10.62.2.1", count=1, wait_s=1)
+    tenant_subnet(api, "west", 202, "10.62.2.0/24")
+    assert last_sync(api)["result"] == {made["id"]: {"a": "applied", "b": "applied"}}
+    assert east.guest.ping("10.62.2.1", count=3)
+    assert agent.sync(made["id"]) == []  # nothing left for the reconciler
     agent.sync(made["id"])
     shown = ok(api.get(f"/v1/interconnects/{made['id']}"))
     assert (shown["a"]["tunnel_state"], shown["b"]["tunnel_state"]) == ("up", "up")

@@ -58,8 +58,12 @@ class Site:
     def spec(self, *, floating: bool, snat: bool = True) -> RouterSpec:
         return RouterSpec(
             router_id=self.router_id,
-            interfaces=(Attachment("port-inside-1", "10.0.1.1/24", "br-phys", 100),),
-            gateway=Attachment("port-gateway-1", "203.0.113.10/24", "br-ext", 0),
+            interfaces=(
+                Attachment("port-inside-1", "10.0.1.1/24", "br-phys", 100, "fa:16:3e:00:00:01"),
+            ),
+            gateway=Attachment(
+                "port-gateway-1", "203.0.113.10/24", "br-ext", 0, "fa:16:3e:00:00:02"
+            ),
             gateway_ip="203.0.113.1",
             snat=snat,
             floating_ips=(FloatingNat(FIP, GUEST),) if floating else (),

@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tessera.api.app import create_app
 from tessera.config import Settings
 from tessera.network.dataplane import iproute
 from tessera.network.dataplane.ovs import OvsInstance
 from tessera.network.dataplane.router import namespace_of
+from tessera.runtime import Runtime, ensure_admin_token
 from tests.fixtures.netns import Namespace, NetLab
 from tests.network.helpers import ok, subnet
 from tests.tasks.helpers import wait_task
@@ -135,3 +137,30 @@ def test_a_change_the_node_cannot_apply_fails_its_task_saying_why(
     assert task["state"] == "failed", task
     assert task["error"]["code"] == "dataplane_failed"
     assert "br-nowhere" in task["error"]["message"], task["error"]
+
+
+def test_a_starting_worker_applies_every_router_again(
+    runtime: Runtime, node: Node, netlab: NetLab
+) -> None:
+    """A router whose namespace is gone (a network node rebooted, or a change whose task a
+    crash lost between the two commits) is rebuilt when a worker starts."""
+    token = ensure_admin_token(runtime.settings)
+    with TestClient(create_app(runtime=runtime, watch=False)) as api:
+        api.headers["Authorization"] = f"Bearer {token}"
+        tenant = _segment(api, name="app", network_type="vlan", segmentation_id=TENANT_VLAN)
+        app_net = subnet(api, tenant["id"], "10.0.3.0/24")
+        router = ok(api.post("/v1/routers", json={"name": "r3"}), 201)
+        netlab.adopt_namespace(namespace_of(router["id"]))
+        applied(api, api.put(f"/v1/routers/{router['id']}/interfaces/{app_net['id']}"))
+    guest = node.host("vm3", "br-default", TENANT_VLAN, "10.0.3.9/24", "10.0.3.1")
+    assert guest.ping("10.0.3.1")
+    iproute.run(["ip", "netns", "delete", namespace_of(router["id"])])
+    assert not guest.ping("10.0.3.1", count=1, wait_s=1)
+
+    with TestClient(create_app(runtime=runtime, watch=False)) as api:
+        api.headers["Authorization"] = f"Bearer {token}"
+        newest = ok(api.get("/v1/tasks", params={"kind": "router.sync"}))["items"][0]
+        assert newest["requester"] == "tessera", newest
+        task = wait_task(api, newest["id"], timeout_s=60)
+        assert task["state"] == "succeeded", task
+        assert guest.ping("10.0.3.1")

@@ -19,6 +19,7 @@ from tessera.scheduler.model import (
     Overcommit,
     PlacementGroup,
     PlacementRequest,
+    SegmentRef,
 )
 from tests.scheduler.helpers import VSPHERE_CAPS, candidate
 
@@ -68,6 +69,13 @@ CASES = [
         candidate(),
         candidate(networks=frozenset({"net-2"})),
         "cannot reach 1 of the 1 requested networks",
+    ),
+    (
+        f.SegmentFilter(),
+        req(segments=frozenset({SegmentRef("seg-1", "web"), SegmentRef("seg-2", "db")})),
+        candidate(segments=frozenset({"seg-1", "seg-2", "seg-3"})),
+        candidate(segments=frozenset({"seg-2"})),
+        "segment 'web' (seg-1) is not realised on pool pool-h1",
     ),
     (
         f.GroupFilter(),
@@ -134,7 +142,16 @@ def test_filter_accepts_and_rejects_with_a_reason(
 def test_filters_with_nothing_to_check_are_skipped() -> None:
     plain = PlacementRequest(vcpus=1, memory_mib=1)
     skipped = {c.name for c in f.DEFAULT_FILTERS if not c.applies(plain)}
-    assert skipped == {"exclude", "zone", "provider", "capability", "network", "group", "disk"}
+    assert skipped == {
+        "exclude",
+        "zone",
+        "provider",
+        "capability",
+        "network",
+        "segment",
+        "group",
+        "disk",
+    }
     empty_group = req(group=PlacementGroup("new", GroupPolicy.AFFINITY))
     assert not f.GroupFilter().applies(empty_group)  # the first member may go anywhere
 
@@ -200,6 +217,7 @@ def test_keep_agrees_with_check_on_random_estates() -> None:
             provider_id=rng.choice(("p1", "p2")),
             capabilities=rng.choice((frozenset(), VSPHERE_CAPS)),
             networks=frozenset(rng.sample(["n1", "n2", "n3"], rng.randint(0, 3))),
+            segments=frozenset(rng.sample(["s1", "s2", "s3"], rng.randint(0, 3))),
             in_maintenance=rng.random() < 0.2,
             connected=rng.random() > 0.2,
             pool_reachable=rng.random() > 0.2,
@@ -225,6 +243,9 @@ def test_keep_agrees_with_check_on_random_estates() -> None:
             provider_id=rng.choice((None, "p2")),
             capabilities=rng.choice((frozenset(), frozenset({"supports_cbt"}))),
             networks=frozenset(rng.sample(["n1", "n2"], rng.randint(0, 2))),
+            segments=frozenset(
+                SegmentRef(s, s.upper()) for s in rng.sample(["s1", "s2"], rng.randint(0, 2))
+            ),
             group=PlacementGroup(
                 "g",
                 rng.choice(list(GroupPolicy)),

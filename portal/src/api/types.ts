@@ -545,6 +545,10 @@ export interface ReadinessReport {
   vms: ReadinessVm[];
   transfer_bytes: number;
   estimate_s: number;
+  /** "measured over N copies" (the median MiB/s of the source's recent copies) or "default". */
+  estimate_basis?: string;
+  estimate_mib_s?: number | null;
+  estimate_copies?: number;
 }
 
 export interface MigrationPlan {
@@ -560,6 +564,8 @@ export interface MigrationPlan {
   target_format: TargetFormat;
   mode: MigrationMode;
   schedule_at: string | null;
+  /** How many of its VMs migrate at once (1-8). */
+  parallelism: number;
   task_id: string | null;
   created_by: string;
   created_at: string;

@@ -31,6 +31,7 @@ export const TASK_KINDS = [
   "segment.update",
   "segment.delete",
   "router.sync",
+  "interconnect.sync",
   "migration.run",
   "migration.rollback",
 ];

@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import APIRouter, Response, status
 from sqlalchemy.orm import Session
 
-from tessera.api.deps import RuntimeDep, ScopeDep, SessionDep
+from tessera.api.deps import PrincipalDep, RuntimeDep, ScopeDep, SessionDep
 from tessera.api.network_schemas import (
     InterconnectCreate,
     InterconnectPublic,
@@ -114,7 +114,8 @@ def show_interconnect(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=errors("interconnect", 404),
 )
-def delete_interconnect(interconnect_id: str, rt: RuntimeDep) -> Response:
-    """Also removes the ranges it recorded; each node's agent stops its daemons."""
-    service.delete(rt, interconnect_id)
+def delete_interconnect(interconnect_id: str, rt: RuntimeDep, principal: PrincipalDep) -> Response:
+    """Also removes the ranges it recorded; its sides run on this node are stopped by a
+    task (`interconnect.sync`), another node's by its agent at its next sync."""
+    service.delete(rt, interconnect_id, requester=principal.user_name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -42,6 +42,7 @@ def _public(session: Session, plan: MigrationPlanRow) -> MigrationPlanPublic:
         target_format=TargetFormat(plan.target_format),
         mode=MigrationMode(plan.mode),
         schedule_at=plan.schedule_at,
+        parallelism=plan.parallelism,
         task_id=plan.task_id,
         created_by=plan.created_by,
         created_at=plan.created_at,

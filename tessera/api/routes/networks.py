@@ -231,7 +231,11 @@ def list_subnets(
     responses=errors("segment", 403, 404, 409, 422),
 )
 def create_subnet(
-    body: SubnetCreate, rt: RuntimeDep, session: SessionDep, scope: ScopeDep
+    body: SubnetCreate,
+    rt: RuntimeDep,
+    session: SessionDep,
+    scope: ScopeDep,
+    principal: PrincipalDep,
 ) -> SubnetPublic:
     """A subnet of one of the caller's segments: the gateway inside it, allocation pools
     inside it and apart; 409 naming both ranges and owners when it overlaps any range
@@ -247,7 +251,7 @@ def create_subnet(
         dns_nameservers=body.dns_nameservers,
         enable_dhcp=body.enable_dhcp,
     )
-    row = addressing.create_subnet(rt, request, scope=scope)
+    row = addressing.create_subnet(rt, request, scope=scope, requester=principal.user_name)
     return subnet_public(session, row)
 
 
@@ -261,9 +265,11 @@ def show_subnet(subnet_id: str, session: SessionDep, scope: ScopeDep) -> SubnetP
     status_code=status.HTTP_204_NO_CONTENT,
     responses=errors("subnet", 403, 404, 409),
 )
-def delete_subnet(subnet_id: str, rt: RuntimeDep, scope: ScopeDep) -> Response:
+def delete_subnet(
+    subnet_id: str, rt: RuntimeDep, scope: ScopeDep, principal: PrincipalDep
+) -> Response:
     """Refused (409) while any of its addresses is held."""
-    addressing.delete_subnet(rt, subnet_id, scope=scope)
+    addressing.delete_subnet(rt, subnet_id, scope=scope, requester=principal.user_name)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -13,6 +13,7 @@ from tessera.api.routes.tasks import to_public as task_public
 from tessera.api.schemas import (
     ErrorBody,
     ProviderCreate,
+    ProviderDatastoreMounts,
     ProviderKind,
     ProviderNetworkSettings,
     ProviderPublic,
@@ -20,7 +21,7 @@ from tessera.api.schemas import (
 )
 from tessera.db.rows import ProviderRow, RegionRow, ZoneRow
 from tessera.identity.scope import pool_grants
-from tessera.inventory import pools
+from tessera.inventory import datastore_mounts, pools
 from tessera.network import poolsettings
 from tessera.providers import capability_matrix, driver_class
 from tessera.tasks import service
@@ -70,6 +71,7 @@ def to_public(session: Session, row: ProviderRow, *, full: bool = True) -> Provi
         network_settings=ProviderNetworkSettings(**row.network_settings)
         if full and row.network_settings
         else None,
+        datastore_mounts=row.datastore_mounts if full and row.datastore_mounts else None,
     )
 
 
@@ -139,6 +141,25 @@ def set_provider_network(
     (`netns`, `vxlan_local_ip`, `vxlan_group`); the whole set is replaced."""
     settings = poolsettings.parse(body.model_dump(exclude_none=True))
     poolsettings.store(rt, provider_id, settings)
+    with rt.sessions() as session:
+        return to_public(session, pools.get_provider(session, provider_id))
+
+
+@router.put(
+    "/{provider_id}/datastore-mounts",
+    response_model=ProviderPublic,
+    responses={
+        **_ERRORS,
+        422: {"model": ErrorBody, "description": "A bad name or path, or a pool that takes none."},
+    },
+)
+def set_provider_datastore_mounts(
+    provider_id: str, body: ProviderDatastoreMounts, rt: RuntimeDep
+) -> ProviderPublic:
+    """Where this host mounts a vSphere pool's datastores (an absolute existing folder
+    each, stored resolved): cold migrations read those disks there instead of over
+    HTTPS. The whole set is replaced; `{"mounts": {}}` clears it."""
+    datastore_mounts.store(rt, provider_id, body.mounts)
     with rt.sessions() as session:
         return to_public(session, pools.get_provider(session, provider_id))
 

@@ -71,6 +71,10 @@ def _attachment(session: Session, port_id: str, subnet_id: str, address: str) ->
     segment = session.get(SegmentRow, subnet.segment_id)
     if segment is None:
         return None
+    port = session.get(NetPortRow, port_id)
+    if port is None:
+        return None
     seg = segmentation_of(segment)
     prefix = ipaddress.ip_network(subnet.cidr).prefixlen
-    return Attachment(port_id, f"{address}/{prefix}", bridge_for(seg.physical_network), seg.vlan_id)
+    cidr = f"{address}/{prefix}"
+    return Attachment(port_id, cidr, bridge_for(seg.physical_network), seg.vlan_id, port.mac)

@@ -25,13 +25,15 @@ PREFIX = "qrouter-"
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
-    """A router port: its id, its address with prefix length (`10.0.1.1/24`), and where
-    it plugs in (an OVS bridge and the segment's VLAN tag, 0 for flat)."""
+    """A router port: its id, its address with prefix length (`10.0.1.1/24`), where it
+    plugs in (an OVS bridge and the segment's VLAN tag, 0 for flat) and its MAC, which the
+    router's device keeps across rebuilds so hosts' ARP caches stay right."""
 
     port_id: str
     cidr: str
     bridge: str
     vlan_id: int
+    mac: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +154,12 @@ class NetworkNode:
     def _plug(self, name: str, attachment: Attachment, router_id: str) -> None:
         ns, outer = namespace_of(router_id), outer_name(router_id, name)
         if not iproute.link_exists(name, ns):
+            # A port left from a namespace that vanished (a node reboot) still holds the
+            # old device in the userspace datapath; it must be added again, not re-set.
+            self.ovs.delete_port(outer)
             iproute.add_veth(name, outer, a_netns=ns, b_netns=self.switch_netns)
             iproute.no_tx_checksum(name, ns)
+            iproute.ip("link", "set", name, "address", attachment.mac, netns=ns)
         self.ovs.add_port(
             attachment.bridge,
             outer,

@@ -4,5 +4,7 @@ through Open vSwitch's userspace datapath) between two VPN routers.
 
 `model` holds the plain values, `service` the rows and their overlap checks, `frr`,
 `strongswan` and `gre` drive the daemons Tessera starts itself, and `agent` makes a
-gateway namespace match what the database says.
+gateway namespace match what the database says. `sides` records the sides a node runs;
+`tasks` saves the `interconnect.sync` task a subnet or interconnect change queues, whose
+step (`steps`) applies the change to those sides at once.
 """

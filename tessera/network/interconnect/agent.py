@@ -3,8 +3,12 @@ side's daemons (FRR, charon, or OVS for GRE), applies what the side must announc
 reach, and stops them. A region's network node runs one for its own side; the tests run
 both sides on one machine.
 
-`sync` is cheap when nothing changed (it compares and applies only differences), so it is
-meant to be called whenever subnets change, or every few seconds.
+Each side it starts is recorded in the node's data folder (tessera.network.interconnect.
+sides), where the `interconnect.sync` task that a subnet change queues finds it and
+applies the change at once. The agent's own `sync` stays the reconciler: it is cheap when
+nothing changed (it compares with what was applied last, by either of them), so it may
+run every few seconds to catch what a failed task left behind. An interconnect deleted
+since is stopped (the task stops the sides it finds recorded, too).
 
 Each `sync` also reads whether each side's tunnel or session is up and leaves it in the
 node's data folder (one small file per side, with the agent's pid), where the API of the
@@ -15,32 +19,22 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from netaddr import IPNetwork  # type: ignore[import-untyped]
 
+from tessera.errors import NotFoundError
 from tessera.network.dataplane import daemons
 from tessera.network.dataplane.iproute import DataplaneError
-from tessera.network.interconnect import service
+from tessera.network.interconnect import service, sides
 from tessera.network.interconnect.frr import FrrInstance
 from tessera.network.interconnect.gre import GreEndpoint
 from tessera.network.interconnect.model import InterconnectKind, Plan, TunnelState
+from tessera.network.interconnect.sides import Realised
 from tessera.network.interconnect.strongswan import StrongswanInstance
 from tessera.runtime import Runtime
-
-
-@dataclass
-class Realised:
-    """One side's daemons, as started."""
-
-    plan: Plan
-    frr: FrrInstance | None = None
-    ipsec: StrongswanInstance | None = None
-    gre: GreEndpoint | None = None
-    applied: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
 
 STATUS_DIR = "interconnect-status"
 
@@ -55,6 +49,10 @@ class SideStatus:
 
 def _status_file(data_dir: Path, interconnect_id: str, which: str) -> Path:
     return data_dir / STATUS_DIR / f"{interconnect_id}-{which}.json"
+
+
+def forget_status(data_dir: Path, interconnect_id: str, which: str) -> None:
+    _status_file(data_dir, interconnect_id, which).unlink(missing_ok=True)
 
 
 def read_status(data_dir: Path, interconnect_id: str, which: str) -> SideStatus:
@@ -76,6 +74,11 @@ class InterconnectAgent:
         self.rt = rt
         self.home = home
         self.sides: dict[tuple[str, str], Realised] = {}
+        self.plans: dict[tuple[str, str], Plan] = {}
+
+    @property
+    def _data_dir(self) -> Path:
+        return self.rt.settings.data_dir
 
     def _plan(self, interconnect_id: str, which: str) -> Plan:
         with self.rt.sessions() as session:
@@ -85,14 +88,15 @@ class InterconnectAgent:
         with self.rt.sessions() as session:
             return service.psk(self.rt, service.get(session, interconnect_id))
 
-    def up(self, interconnect_id: str, sides: tuple[str, ...] = service.SIDES) -> None:
-        """Start and configure the given sides; an IPsec tunnel is then initiated from
-        the first."""
-        plans = [self._plan(interconnect_id, which) for which in sides]
-        for which, plan in zip(sides, plans, strict=True):
-            home = self.home / f"{plan.name}-{which}"
-            realised = Realised(plan)
-            self.sides[(plan.interconnect_id, which)] = realised
+    def up(self, interconnect_id: str, which_sides: tuple[str, ...] = service.SIDES) -> None:
+        """Start and configure the given sides, recorded as run here; an IPsec tunnel is
+        then initiated from the first."""
+        plans = [self._plan(interconnect_id, which) for which in which_sides]
+        for which, plan in zip(which_sides, plans, strict=True):
+            home = (self.home / f"{plan.name}-{which}").resolve()
+            realised = Realised(plan.kind, plan.local.namespace, home)
+            key = (plan.interconnect_id, which)
+            self.sides[key], self.plans[key] = realised, plan
             if plan.kind.routed:
                 held = daemons.interface_of(plan.local.underlay_ip, plan.local.namespace)
                 if held is None:
@@ -113,42 +117,37 @@ class InterconnectAgent:
                 realised.gre.start(
                     plan.local.underlay_ip, plan.peer.underlay_ip, plan.local.tunnel_ip
                 )
-            self._apply(realised, plan)
-        first = self.sides.get((plans[0].interconnect_id, sides[0])) if plans else None
+            with sides.side_lock(self._data_dir, *key):
+                sides.save(self._data_dir, *key, realised)
+            self._apply(key)
+        first = self.sides.get((plans[0].interconnect_id, which_sides[0])) if plans else None
         if first is not None and first.ipsec is not None:
-            first.ipsec.initiate(first.plan.name)
+            first.ipsec.initiate(plans[0].name)
 
-    def _apply(self, realised: Realised, plan: Plan) -> bool:
-        """Bring one side's daemons to `plan`; whether anything changed."""
-        wanted = {"local": plan.local_prefixes, "remote": plan.remote_prefixes}
-        if realised.applied == wanted:
-            return False
-        if realised.frr is not None:
-            realised.frr.announce(plan)
-        elif realised.ipsec is not None:
-            realised.ipsec.configure(
-                plan.name,
-                local_addr=plan.local.underlay_ip,
-                remote_addr=plan.peer.underlay_ip,
-                local_ts=plan.local_prefixes,
-                remote_ts=plan.remote_prefixes,
-                psk=self._psk(plan.interconnect_id),
-            )
-            if realised.applied:  # selectors changed on a live tunnel
-                realised.ipsec.rekey(plan.name)
-        elif realised.gre is not None:
-            assert plan.peer.tunnel_ip
-            realised.gre.route(plan.remote_prefixes, plan.peer.tunnel_ip.split("/")[0])
-        realised.plan = plan
-        realised.applied = wanted
-        return True
+    def _apply(self, key: tuple[str, str]) -> bool:
+        """Bring one side to what the database says now, unless that was applied already
+        (here or by a task); whether anything changed."""
+        realised = self.sides[key]
+        with sides.side_lock(self._data_dir, *key):
+            recorded = sides.load(self._data_dir, *key)
+            realised.applied = recorded.applied if recorded is not None else {}
+            plan = self._plan(*key)
+            self.plans[key] = plan
+            changed = sides.apply(realised, plan, lambda: self._psk(key[0]))
+            sides.save(self._data_dir, *key, realised)
+        return changed
 
     def sync(self, interconnect_id: str) -> list[str]:
-        """Apply what changed in the database to the running sides; the sides changed."""
+        """Apply what changed in the database to the running sides; the sides changed.
+        An interconnect deleted since is stopped here."""
         changed = []
-        for (ic, which), realised in self.sides.items():
-            if ic == interconnect_id and self._apply(realised, self._plan(ic, which)):
-                changed.append(which)
+        try:
+            for key in [k for k in self.sides if k[0] == interconnect_id]:
+                if self._apply(key):
+                    changed.append(key[1])
+        except NotFoundError:
+            self.down(interconnect_id)
+            return []
         self.report(interconnect_id)
         return changed
 
@@ -158,11 +157,12 @@ class InterconnectAgent:
         for (ic, which), realised in self.sides.items():
             if ic != interconnect_id:
                 continue
+            plan = self.plans[(ic, which)]
             try:
                 if realised.frr is not None:
-                    up = realised.frr.session_up(realised.plan)
+                    up = realised.frr.session_up(plan)
                 elif realised.ipsec is not None:
-                    up = realised.ipsec.established(realised.plan.name)
+                    up = realised.ipsec.established(plan.name)
                 else:
                     up = realised.gre is not None and realised.gre.up()
             except (DataplaneError, ValueError):  # a daemon that does not answer
@@ -175,7 +175,7 @@ class InterconnectAgent:
         found = self.status(interconnect_id)
         now = datetime.now(UTC).isoformat()
         for which, state in found.items():
-            path = _status_file(self.rt.settings.data_dir, interconnect_id, which)
+            path = _status_file(self._data_dir, interconnect_id, which)
             path.parent.mkdir(parents=True, exist_ok=True)
             body = {"pid": os.getpid(), "state": state.value, "checked_at": now}
             tmp = path.with_suffix(".tmp")
@@ -187,10 +187,11 @@ class InterconnectAgent:
         """Stop every daemon of the interconnect's sides (safe to repeat)."""
         for key in [k for k in self.sides if k[0] == interconnect_id]:
             realised = self.sides.pop(key)
-            _status_file(self.rt.settings.data_dir, *key).unlink(missing_ok=True)
-            for daemon in (realised.frr, realised.ipsec, realised.gre):
-                if daemon is not None:
-                    daemon.stop()
+            self.plans.pop(key, None)
+            with sides.side_lock(self._data_dir, *key):
+                sides.forget(self._data_dir, *key)
+            forget_status(self._data_dir, *key)
+            realised.stop()
 
     def close(self) -> None:
         for interconnect_id in {k[0] for k in self.sides}:

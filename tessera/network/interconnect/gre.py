@@ -80,6 +80,12 @@ class GreEndpoint:
         iproute.set_addresses(TUNNEL_BRIDGE, {str(IPNetwork(tunnel_ip))}, self.netns)
         iproute.set_up(TUNNEL_BRIDGE, self.netns)
 
+    def running(self) -> bool:
+        return all(
+            daemons.read_pid(self.switch.home / f"{daemon}.pid")
+            for daemon in ("ovsdb-server", "ovs-vswitchd")
+        )
+
     def route(self, prefixes: Sequence[str], via: str) -> None:
         """Exactly `prefixes` routed via the peer's tunnel address."""
         have = {

@@ -4,8 +4,8 @@ and refused when it collides (tessera.network.addressing, 409 naming both ranges
 owners), in the same transaction as the interconnect, so a refusal leaves nothing.
 
 What a side announces or reaches through the tunnel is computed here, each time, from
-the region's subnets: a subnet made in a region is announced, a deleted one withdrawn,
-once the agent next syncs.
+the region's subnets: a subnet made in a region is announced, a deleted one withdrawn, by
+the `interconnect.sync` task the change saves (tessera.network.interconnect.tasks).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from tessera.db.rows import AddressRangeRow, InterconnectRow, RegionRow, Segment
 from tessera.errors import ConflictError, InvalidInputError, NotFoundError
 from tessera.identity.scope import Scope
 from tessera.network import addressing, validation
+from tessera.network.interconnect import tasks
 from tessera.network.interconnect.model import BACKBONE, InterconnectKind, Plan, Side
 from tessera.network.model import AddressRange, RangeKind
 from tessera.runtime import Runtime
@@ -196,8 +197,9 @@ def list_all(session: Session) -> list[InterconnectRow]:
     return list(session.scalars(select(InterconnectRow).order_by(InterconnectRow.name)))
 
 
-def delete(rt: Runtime, interconnect_id: str) -> None:
-    """Remove it and the ranges it recorded (its daemons are the agent's to stop)."""
+def delete(rt: Runtime, interconnect_id: str, *, requester: str) -> None:
+    """Remove it and the ranges it recorded; the task this saves stops the daemons of
+    its sides run on this node (another node's agent stops its own at its next sync)."""
     with rt.sessions.begin() as session:
         row = get(session, interconnect_id)
         for range_id in row.range_ids:
@@ -205,6 +207,8 @@ def delete(rt: Runtime, interconnect_id: str) -> None:
             if recorded is not None:
                 session.delete(recorded)
         session.delete(row)
+        sync = tasks.add_sync(session, [row.id], requester=requester)
+    tasks.enqueue(sync)
 
 
 def psk(rt: Runtime, row: InterconnectRow) -> str:

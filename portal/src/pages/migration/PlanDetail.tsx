@@ -405,6 +405,7 @@ export default function PlanDetail() {
           <Descriptions size="small" bordered column={{ xs: 1, md: 2, xl: 3 }}>
             <Descriptions.Item label={t("migration:field.mode")}>{t(`migration:mode.${plan.mode}`, { defaultValue: plan.mode })}</Descriptions.Item>
             <Descriptions.Item label={t("migration:field.format")}>{plan.target_format}</Descriptions.Item>
+            <Descriptions.Item label={t("migration:field.parallelism")}>{plan.parallelism}</Descriptions.Item>
             <Descriptions.Item label={t("migration:field.schedule")}>
               {plan.schedule_at ? f.dateTime(plan.schedule_at) : t("migration:schedule.now")}
             </Descriptions.Item>

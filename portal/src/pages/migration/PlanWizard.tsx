@@ -14,6 +14,7 @@ import {
   Flex,
   Form,
   Input,
+  InputNumber,
   Radio,
   Result,
   Select,
@@ -285,6 +286,7 @@ export default function PlanWizard() {
   const [format, setFormat] = useState<TargetFormat>("qcow2");
   const [mode, setMode] = useState<MigrationMode>("cold");
   const [scheduleAt, setScheduleAt] = useState<Dayjs | null>(null);
+  const [parallelism, setParallelism] = useState(1);
   const [hadSchedule, setHadSchedule] = useState(false);
   const [report, setReport] = useState<ReadinessReport | null>(null);
   const [busy, setBusy] = useState(false);
@@ -316,6 +318,7 @@ export default function PlanWizard() {
       setFormat(plan.target_format);
       setMode(plan.mode);
       setScheduleAt(plan.schedule_at ? dayjs(plan.schedule_at) : null);
+      setParallelism(plan.parallelism);
       setHadSchedule(Boolean(plan.schedule_at));
       setReport(plan.readiness);
       setNotDraft(plan.state !== "draft");
@@ -378,6 +381,7 @@ export default function PlanWizard() {
       storage_map: only(storageMap, usedStores),
       target_format: format,
       mode,
+      parallelism,
       schedule_at: scheduleAt ? scheduleAt.toISOString() : undefined,
     };
   };
@@ -520,6 +524,16 @@ export default function PlanWizard() {
                   placeholder={t("migration:schedule.now")}
                   disabledDate={(d) => d.isBefore(dayjs(), "day")}
                   data-testid="plan-schedule"
+                />
+              </Form.Item>
+              <Form.Item label={t("migration:field.parallelism")} extra={t("migration:wizard.parallelismHelp")} style={{ width: 320 }}>
+                <InputNumber
+                  min={1}
+                  max={8}
+                  precision={0}
+                  value={parallelism}
+                  onChange={(value) => setParallelism(value ?? 1)}
+                  data-testid="plan-parallelism"
                 />
               </Form.Item>
             </Flex>

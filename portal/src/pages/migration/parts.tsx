@@ -136,7 +136,16 @@ export function Readiness({ report }: { report: ReadinessReport }) {
       )}
       <Descriptions size="small" bordered column={3}>
         <Descriptions.Item label={t("migration:readiness.transfer")}>{f.bytes(report.transfer_bytes)}</Descriptions.Item>
-        <Descriptions.Item label={t("migration:readiness.estimate")}>{f.duration(report.estimate_s)}</Descriptions.Item>
+        <Descriptions.Item label={t("migration:readiness.estimate")}>
+          <span data-testid="readiness-estimate" data-basis={report.estimate_copies ? "measured" : "default"}>
+            {f.duration(report.estimate_s)}{" "}
+            <Typography.Text type="secondary">
+              {report.estimate_copies && report.estimate_mib_s
+                ? t("migration:readiness.estimateMeasured", { count: report.estimate_copies, speed: report.estimate_mib_s })
+                : t("migration:readiness.estimateDefault")}
+            </Typography.Text>
+          </span>
+        </Descriptions.Item>
         <Descriptions.Item label={t("migration:readiness.checkedAt")}>{f.dateTime(report.checked_at)}</Descriptions.Item>
       </Descriptions>
       {report.vms.map((vm) => (
