@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tessera.lab import kvm, vcsim
+from tessera.network.dataplane import daemons
 
 
 @dataclass
@@ -72,23 +73,8 @@ class LabState:
 
 
 def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return Path(f"/proc/{pid}").exists() and "zombie" not in _proc_state(pid)
-
-
-def _proc_state(pid: int) -> str:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("State:"):
-                return line.lower()
-    except OSError:
-        return ""
-    return ""
+    """Whether a lab process still runs (a zombie does not)."""
+    return daemons.alive(pid)
 
 
 def lab_up(spec: LabSpec, lab_dir: Path) -> LabState:

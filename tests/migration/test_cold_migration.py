@@ -261,12 +261,11 @@ def test_hostile_disks_are_refused_before_any_data_is_read(lab: Lab, tmp_path: P
     assert not list((lab.kvm.home / "pool").glob(f"mig-{plan['id'][:8]}-*"))
 
 
-def test_qemu_img_failure_leaves_the_source_as_it_was(lab: Lab, tmp_path: Path) -> None:
-    vm_name = "DC0_VM00006"
+def corrupt_disk(lab: Lab, vm_name: str, workdir: Path) -> None:
+    """A streamOptimized guest whose headers are sound and whose compressed grains are
+    garbage from a third on: it passes readiness and qemu-img fails inflating it."""
     ds_path = _vm(lab.vc, vm_name)["disks"][0][0]
-    # Corrupt: a streamOptimized guest whose headers are sound and whose compressed
-    # grains are garbage from the middle on; qemu-img fails inflating them.
-    broken = tmp_path / ds_path.rpartition("/")[2]
+    broken = workdir / ds_path.rpartition("/")[2]
     subprocess.run(
         ["qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized",
          str(build_guest()), str(broken)],
@@ -277,6 +276,11 @@ def test_qemu_img_failure_leaves_the_source_as_it_was(lab: Lab, tmp_path: Path) 
         fh.seek(size // 3)
         fh.write(b"\xa5" * (size // 3))
     put_datastore_file(lab.vc, ds_path, broken)
+
+
+def test_qemu_img_failure_leaves_the_source_as_it_was(lab: Lab, tmp_path: Path) -> None:
+    vm_name = "DC0_VM00006"
+    corrupt_disk(lab, vm_name, tmp_path)
     before = _vm(lab.vc, vm_name)
     assert before["power"] == "poweredOn"
 

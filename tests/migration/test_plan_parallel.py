@@ -9,7 +9,6 @@ flight.
 from __future__ import annotations
 
 import statistics
-import subprocess
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tessera.lab.guest import build_guest, install_guest, put_datastore_file
+from tessera.lab.guest import install_guest
 from tessera.lab.kvm import RunningKvmHost
 from tessera.lab.vcsim import RunningVcsim
 from tessera.migration.model import PHASES
-from tests.migration.test_cold_migration import Lab, _vm
+from tests.migration.test_cold_migration import Lab, _vm, corrupt_disk
 from tests.migration.test_warm_migration import wait_plan
 from tests.tasks.helpers import submitted, wait_task
 
@@ -31,23 +30,6 @@ GOOD, BAD = "DC0_VM00000", "DC0_VM00001"
 @pytest.fixture
 def lab(api: TestClient, vcsim_module: RunningVcsim, kvm_host_module: RunningKvmHost) -> Lab:
     return Lab(api, vcsim_module, kvm_host_module)
-
-
-def _corrupt_disk(lab: Lab, vm_name: str, workdir: Path) -> None:
-    """A streamOptimized guest whose headers are sound and whose compressed grains are
-    garbage from a third on: it passes readiness and qemu-img fails inflating it."""
-    ds_path = _vm(lab.vc, vm_name)["disks"][0][0]
-    broken = workdir / ds_path.rpartition("/")[2]
-    subprocess.run(
-        ["qemu-img", "convert", "-f", "raw", "-O", "vmdk", "-o", "subformat=streamOptimized",
-         str(build_guest()), str(broken)],
-        check=True,
-    )  # fmt: skip
-    size = broken.stat().st_size
-    with broken.open("r+b") as fh:
-        fh.seek(size // 3)
-        fh.write(b"\xa5" * (size // 3))
-    put_datastore_file(lab.vc, ds_path, broken)
 
 
 def _phase_events(api: TestClient, plan_id: str) -> list[dict[str, Any]]:
@@ -72,7 +54,7 @@ def test_parallel_plan_carries_on_past_a_failed_vm_and_resume_migrates_only_it(
     lab: Lab, tmp_path: Path
 ) -> None:
     install_guest(lab.vc, GOOD, tmp_path / "good")
-    _corrupt_disk(lab, BAD, tmp_path)
+    corrupt_disk(lab, BAD, tmp_path)
     bad_before = _vm(lab.vc, BAD)
     assert bad_before["power"] == "poweredOn"
     plan = lab.plan("wave", [GOOD, BAD], parallelism=2)
